@@ -1,0 +1,5 @@
+"""Entry point for ``python -m composer``."""
+
+from composer.cli import main
+
+main()
