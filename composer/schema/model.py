@@ -534,3 +534,7 @@ class Project(Spec):
     secrets: dict[str, SecretDef] = Field(default_factory=dict)
     models: dict[str, ModelDef] = Field(default_factory=dict)
     disabled_services: dict[str, Service] = Field(default_factory=dict)
+    content_digests: dict[str, str] = Field(default_factory=dict, exclude=True)
+    """SHA-256 of every config, secret and env file the project reads, by
+    absolute path (``"missing"`` for an absent optional file), recorded at
+    load time so that config hashing stays pure."""
