@@ -1,0 +1,175 @@
+"""The service dependency graph.
+
+Every ordering decision of the planner (creation and start follow
+dependencies, removal goes the other way, ``restart: true`` reaches
+dependents) reads one graph built here. Edges point from a dependency to its
+dependent, so a topological order is a valid start order. Implicit
+dependencies (``links``, ``network_mode|ipc|pid|uts|cgroup: service:X``,
+``volumes_from``) become edges too, with the short-form defaults
+(``service_started``, required, no restart), as compose-go infers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import networkx as nx
+
+from composer.errors import DependencyCycleError, PlanError
+from composer.schema.model import Condition, Project, Service
+
+NAMESPACE_KEYS = ("network_mode", "ipc", "pid", "uts", "cgroup")
+"""Service attributes that may read ``service:X`` to share X's namespace."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """The edge data between a dependent and one of its dependencies.
+
+    ``kinds`` says where the edge came from (``depends_on``, ``links``,
+    ``volumes_from`` or a namespace key) — a namespace or ``volumes_from``
+    parent being recreated forces the dependent to be recreated too.
+    """
+
+    condition: Condition = "service_started"
+    required: bool = True
+    restart: bool = False
+    kinds: frozenset[str] = frozenset({"depends_on"})
+
+    @property
+    def shares_resources(self) -> bool:
+        """Whether the dependent points at the dependency's container itself."""
+        return bool(self.kinds & {"volumes_from", *NAMESPACE_KEYS})
+
+
+def namespace_parent(value: str | None) -> str | None:
+    """The service named by ``service:X`` in a namespace attribute, else None."""
+    if value and value.startswith("service:"):
+        return value.removeprefix("service:")
+    return None
+
+
+def volumes_from_parent(entry: str) -> str | None:
+    """The service of a ``volumes_from`` entry (``svc[:ro]``); None for ``container:x``."""
+    head = entry.split(":", 1)[0]
+    if head == "container":
+        return None
+    return head
+
+
+def service_dependencies(service: Service) -> dict[str, Dependency]:
+    """Every dependency of one service, explicit and implicit, by service name."""
+    found: dict[str, Dependency] = {}
+
+    def add_implicit(name: str, kind: str) -> None:
+        current = found.get(name)
+        if current is None:
+            found[name] = Dependency(kinds=frozenset({kind}))
+        else:
+            found[name] = Dependency(
+                current.condition, current.required, current.restart, current.kinds | {kind}
+            )
+
+    for name, dep in service.depends_on.items():
+        found[name] = Dependency(dep.condition, dep.required, dep.restart)
+    for link in service.links:
+        add_implicit(link.split(":", 1)[0], "links")
+    for key in NAMESPACE_KEYS:
+        parent = namespace_parent(getattr(service, key))
+        if parent is not None:
+            add_implicit(parent, key)
+    for entry in service.volumes_from:
+        parent = volumes_from_parent(entry)
+        if parent is not None:
+            add_implicit(parent, "volumes_from")
+    return found
+
+
+def build_graph(services: Mapping[str, Service]) -> nx.DiGraph:
+    """A DiGraph with an edge ``dependency -> dependent`` carrying a ``Dependency``.
+
+    References to services outside ``services`` (disabled by a profile,
+    optional) are left out: the loader already rejected broken required ones.
+    Raises DependencyCycleError for a cycle.
+    """
+    graph = nx.DiGraph()
+    graph.add_nodes_from(sorted(services))
+    for name in sorted(services):
+        for dep_name, dep in sorted(service_dependencies(services[name]).items()):
+            if dep_name in services and dep_name != name:
+                graph.add_edge(dep_name, name, dep=dep)
+            elif dep_name == name:
+                raise DependencyCycleError(f"dependency cycle: {name} -> {name}")
+    check_acyclic(graph)
+    return graph
+
+
+def service_graph(project: Project) -> nx.DiGraph:
+    """The dependency graph of the project's enabled services."""
+    return build_graph(project.services)
+
+
+def check_acyclic(graph: nx.DiGraph) -> None:
+    """Raise DependencyCycleError naming the cycle as ``a -> b -> a`` (a depends on b)."""
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    # Edges run dependency -> dependent; print dependent -> dependency, starting
+    # from the smallest name so the message is stable.
+    nodes = [edge[0] for edge in cycle]
+    nodes.reverse()
+    start = nodes.index(min(nodes))
+    ordered = nodes[start:] + nodes[:start]
+    text = " -> ".join([*ordered, ordered[0]])
+    raise DependencyCycleError(
+        f"dependency cycle: {text}", hint="remove one of the dependencies in the cycle"
+    )
+
+
+def topological_order(graph: nx.DiGraph) -> list[str]:
+    """Dependencies first; ties broken by name so that plans are stable."""
+    try:
+        return list(nx.lexicographical_topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        check_acyclic(graph)
+        raise  # pragma: no cover - check_acyclic always raises here
+
+
+def select(graph: nx.DiGraph, services: Iterable[str], *, with_deps: bool = True) -> set[str]:
+    """The services named on the command line, plus their dependencies unless ``with_deps`` is off.
+
+    An empty selection means every service. Unknown names are a PlanError.
+    """
+    names = list(services)
+    if not names:
+        return set(graph.nodes)
+    unknown = sorted(n for n in names if n not in graph)
+    if unknown:
+        raise PlanError(
+            f"no such service: {', '.join(unknown)}",
+            hint="the services are: " + ", ".join(sorted(graph.nodes)),
+        )
+    chosen = set(names)
+    if with_deps:
+        for name in names:
+            chosen |= nx.ancestors(graph, name)
+    return chosen
+
+
+def subgraph(project: Project, services: Iterable[str], *, with_deps: bool = True) -> nx.DiGraph:
+    """The dependency graph restricted to the selected services (see ``select``)."""
+    graph = service_graph(project)
+    return graph.subgraph(select(graph, services, with_deps=with_deps)).copy()
+
+
+def dependents(graph: nx.DiGraph, name: str) -> set[str]:
+    """Every service that depends on ``name``, directly or not."""
+    return set(nx.descendants(graph, name))
+
+
+def edge(graph: nx.DiGraph, dependency: str, dependent: str) -> Dependency:
+    """The Dependency data of one edge."""
+    data: Dependency = graph.edges[dependency, dependent]["dep"]
+    return data
