@@ -1,6 +1,131 @@
-"""Command-line interface (placeholder until the typer app lands)."""
+"""The command line entry point: read the process once, run, map errors to exit codes.
+
+This is the only module that touches the process: it reads ``os.environ``, the
+working directory and standard input, and it alone calls ``sys.exit``.
+Everything it learns goes into an ``Invocation``; the typer application in
+``composer.cli_commands`` parses flags into frozen options and calls the use
+cases in ``composer.app``.
+
+Start-up time matters (``composer --help`` runs in every shell completion and
+CI log), so this module imports nothing heavy at the top: ``--version`` is
+answered without loading typer at all, and the loader, pydantic and yaml are
+imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+from composer.errors import ComposerError
+from composer.options import Invocation, env_flag
+
+if TYPE_CHECKING:
+    from composer.cli_commands import Session
+
+# Global flags that take a value: the word after them is not the verb.
+_VALUED_FLAGS = frozenset(
+    {
+        "-f",
+        "--file",
+        "-p",
+        "--project-name",
+        "--profile",
+        "--env-file",
+        "--project-directory",
+        "--parallel",
+        "--progress",
+        "--ansi",
+        "--backend",
+    }
+)
 
 
-def main() -> None:
-    """Run the composer CLI."""
-    raise SystemExit("composer: not yet implemented")
+def find_verb(args: Sequence[str]) -> str | None:
+    """The verb of a command line (``config`` in ``-f x.yaml config -q``), if any."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--":
+            return None
+        elif arg.startswith("-"):
+            skip = arg in _VALUED_FLAGS
+        else:
+            return arg
+    return None
+
+
+def _debug_requested(args: Sequence[str], environ: Mapping[str, str]) -> bool:
+    verb = find_verb(args)
+    before_verb = args[: args.index(verb)] if verb is not None else args
+    return "--debug" in before_verb or env_flag(environ, "COMPOSER_DEBUG")
+
+
+def run(args: Sequence[str], invocation: Invocation, stdout: TextIO, stderr: TextIO) -> int:
+    """Run one command line and return its exit code; errors are rendered, not raised."""
+    import typer
+    from typer.main import get_command
+
+    from composer.cli_commands import Session, build_app
+
+    session = Session(invocation=invocation, stdout=stdout, stderr=stderr)
+    command = get_command(build_app(find_verb(args)))
+    try:
+        result = command.main(
+            args=list(args), prog_name="composer", standalone_mode=False, obj=session
+        )
+    except ComposerError as error:
+        return _report(error, session, args)
+    except (typer.Abort, KeyboardInterrupt):
+        stderr.write("Aborted.\n")
+        return 130
+    except BrokenPipeError:
+        raise
+    except Exception as error:
+        show = getattr(error, "show", None)
+        code = getattr(error, "exit_code", None)
+        if callable(show) and isinstance(code, int):  # a usage error from the parser
+            show(file=stderr)
+            return code
+        return _report(error, session, args)
+    return result if isinstance(result, int) else 0
+
+
+def _report(error: BaseException, session: Session, args: Sequence[str]) -> int:
+    from composer.render_output import render_error, render_traceback, render_unexpected
+
+    options = session.options
+    debug = options.debug if options else _debug_requested(args, session.invocation.environ)
+    if debug:
+        session.stderr.write(render_traceback(error))
+    if isinstance(error, ComposerError):
+        session.stderr.write(render_error(error, colour=session.colour))
+        return error.exit_code
+    session.stderr.write(render_unexpected(error, colour=session.colour))
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console-script entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["version"]):  # answered before typer is even imported
+        from composer.render_output import version_text
+
+        sys.stdout.write(version_text())
+        sys.exit(0)
+    invocation = Invocation(
+        working_dir=Path.cwd(), environ=dict(os.environ), read_stdin=sys.stdin.read
+    )
+    try:
+        code = run(args, invocation, sys.stdout, sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``composer config | head``); stay quiet about it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
