@@ -33,7 +33,10 @@ __all__ = ["parse_port", "parse_volume", "transform_file"]
 
 Warn = Callable[[str], None]
 
-_PORT_NUMBER = re.compile(r"[0-9]+")
+_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
+_SHELL_SPECIAL = frozenset("'\"\\")
 _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 _PROPAGATIONS = frozenset({"rprivate", "private", "rshared", "shared", "rslave", "slave"})
 _REMOTE_CONTEXT = ("https://", "http://", "git://", "ssh://", "github.com/", "git@")
@@ -67,10 +70,17 @@ def _new_map(items: dict[str, Any], loc: Location | None) -> YMap:
     """A mapping built from short syntax: every key stands where the text stood."""
     out = YMap(items, loc)
     if loc is not None:
-        for key in out:
-            out.key_locs[key] = loc
-            out.value_locs[key] = loc
+        out.key_locs = dict.fromkeys(items, loc)
+        out.value_locs = dict.fromkeys(items, loc)
     return out
+
+
+def _item_locs(seq: list[Any], loc: Location | None) -> list[Location | None]:
+    """The position of every item of ``seq`` (the sequence's own when unknown)."""
+    if isinstance(seq, YSeq):
+        seq.loc_of(0)  # aligns item_locs with the items
+        return [item_loc or loc for item_loc in seq.item_locs]
+    return [loc] * len(seq)
 
 
 def _list_of(value: Any, loc: Location | None) -> YSeq:
@@ -83,10 +93,12 @@ def _list_of(value: Any, loc: Location | None) -> YSeq:
 
 
 def _port_range(text: str) -> tuple[int, int]:
-    parts = text.split("-")
-    if len(parts) > 2 or not all(_PORT_NUMBER.fullmatch(p) for p in parts):
-        raise ValueError
-    start, end = int(parts[0]), int(parts[-1])
+    first, dash, last = text.partition("-")
+    if not dash:
+        last = first
+    if not (first.isdigit() and last.isdigit() and first.isascii() and last.isascii()):
+        raise ValueError  # also refuses "1-2-3", whose last part has a dash
+    start, end = int(first), int(last)
     if end > 65535 or end < start:
         raise ValueError
     return start, end
@@ -110,7 +122,7 @@ def parse_port(spec: str) -> list[dict[str, Any]]:
         if not ip.endswith("]"):
             raise ValueError(f"invalid IP address {ip}")
         ip = ip[1:-1]
-    if ip:
+    if ip and not _IPV4.fullmatch(ip):
         try:
             ipaddress.ip_address(ip)
         except ValueError:
@@ -156,8 +168,7 @@ def _ports(ctx: _Ctx, value: Any, loc: Location | None, path: Path) -> Any:
     if not isinstance(value, list):
         return value
     out = YSeq(loc=loc)
-    for i, item in enumerate(value):
-        item_loc = loc_of(value, i) or loc
+    for i, (item, item_loc) in enumerate(zip(value, _item_locs(value, loc), strict=True)):
         if isinstance(item, dict):
             published = item.get("published")
             if isinstance(published, int) and not isinstance(published, bool):
@@ -265,9 +276,8 @@ def parse_volume(spec: str) -> dict[str, Any]:
 def _volumes(ctx: _Ctx, value: Any, loc: Location | None, path: Path) -> Any:
     if not isinstance(value, list):
         return value
-    for i, item in enumerate(value):
+    for i, (item, item_loc) in enumerate(zip(value, _item_locs(value, loc), strict=True)):
         if isinstance(item, str):
-            item_loc = loc_of(value, i) or loc
             try:
                 long = parse_volume(item)
             except ValueError as exc:
@@ -307,8 +317,7 @@ def _key_value(
         if not isinstance(value, list):
             return value
         out = YMap(loc=loc)
-        for i, item in enumerate(value):
-            item_loc = loc_of(value, i) or loc
+        for i, (item, item_loc) in enumerate(zip(value, _item_locs(value, loc), strict=True)):
             if isinstance(item, dict | list):
                 ctx.bad(item_loc, (*path, i), "expected a KEY=VALUE string")
                 continue
@@ -320,7 +329,9 @@ def _key_value(
             if key and key[-1].isspace():
                 ctx.bad(item_loc, (*path, i), f"variable {key!r} is declared with a trailing space")
                 continue
-            out.set(key, rest if sep else bare, item_loc)
+            out[key] = rest if sep else bare
+            if item_loc is not None:
+                out.key_locs[key] = out.value_locs[key] = item_loc
         return out
 
     return run
@@ -368,8 +379,7 @@ def _names_to_map(
         if not isinstance(value, list):
             return value
         out = YMap(loc=loc)
-        for i, item in enumerate(value):
-            item_loc = loc_of(value, i) or loc
+        for i, (item, item_loc) in enumerate(zip(value, _item_locs(value, loc), strict=True)):
             if not isinstance(item, str):
                 ctx.bad(item_loc, (*path, i), "expected a name")
                 continue
@@ -404,6 +414,8 @@ def _string_to_list(ctx: _Ctx, value: Any, loc: Location | None, path: Path) -> 
 def _shell_words(ctx: _Ctx, value: Any, loc: Location | None, path: Path) -> Any:
     if not isinstance(value, str):
         return value
+    if _SHELL_SPECIAL.isdisjoint(value):
+        return YSeq(value.split(), loc)  # what shlex gives, much faster
     try:
         return YSeq(shlex.split(value), loc)
     except ValueError as exc:
