@@ -29,6 +29,22 @@ Duration = Annotated[
 ByteSize = Annotated[int, BeforeValidator(parse_bytes)]
 """Bytes; parsed from Docker size strings such as ``512m``."""
 
+
+def _octal_mode(value: object) -> object:
+    """A file mode written as a string is octal (``"0440"``), as Compose reads it."""
+    if isinstance(value, str):
+        try:
+            return int(value, 8)
+        except ValueError:
+            raise ValueError(
+                f"invalid file mode {value!r}: use an octal number such as 0440"
+            ) from None
+    return value
+
+
+FileMode = Annotated[int, BeforeValidator(_octal_mode)]
+"""Permission bits; strings are read as octal, numbers as written."""
+
 Condition = Literal["service_started", "service_healthy", "service_completed_successfully"]
 
 
@@ -123,7 +139,7 @@ class ServiceFileRef(Spec):
     target: str | None = None
     uid: str | None = None
     gid: str | None = None
-    mode: int | None = None
+    mode: FileMode | None = None
 
 
 class EnvFile(Spec):

@@ -511,3 +511,21 @@ def test_two_thousand_services_bind() -> None:
     assert project.services["svc1999"].depends_on["svc1998"].condition == "service_started"
     assert project.services["svc7"].healthcheck is not None
     assert project.services["svc7"].healthcheck.interval == 5.0
+
+
+def test_file_modes_written_as_strings_are_octal() -> None:
+    project = bind(
+        """
+        services:
+          web:
+            image: nginx
+            secrets: [{source: a, mode: "0440"}, {source: b, mode: 288}]
+        secrets: {a: {file: /a}, b: {file: /b}}
+        """
+    )
+    assert [ref.mode for ref in project.services["web"].secrets] == [0o440, 0o440]
+    found = problems("services: {web: {configs: [{source: c, mode: rw}]}}")
+    assert found[0][1:3] == (
+        "services.web.configs[0].mode",
+        "invalid file mode 'rw': use an octal number such as 0440",
+    )

@@ -202,12 +202,6 @@ def _read_back_common(element: dict[str, Any]) -> None:
             name: {"single": value} if isinstance(value, int) else value
             for name, value in element["ulimits"].items()
         }
-    for key in ("secrets", "configs"):
-        if isinstance(element.get(key), list):
-            element[key] = [
-                {**ref, "mode": int(ref["mode"], 8)} if "mode" in ref else ref
-                for ref in element[key]
-            ]
 
 
 def bind(tree: dict[str, Any], warn: Any = None) -> m.Project:
