@@ -14,6 +14,7 @@ imported only by the commands that need them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -75,9 +76,11 @@ def run(args: Sequence[str], invocation: Invocation, stdout: TextIO, stderr: Tex
     session = Session(invocation=invocation, stdout=stdout, stderr=stderr)
     command = get_command(build_app(find_verb(args)))
     try:
-        result = command.main(
-            args=list(args), prog_name="composer", standalone_mode=False, obj=session
-        )
+        # The parser prints help and usage errors to sys.stdout/sys.stderr itself.
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            result = command.main(
+                args=list(args), prog_name="composer", standalone_mode=False, obj=session
+            )
     except ComposerError as error:
         return _report(error, session, args)
     except (typer.Abort, KeyboardInterrupt):

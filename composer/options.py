@@ -143,10 +143,14 @@ class ConfigMode(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ConfigOptions:
-    """The flags of ``composer config``."""
+    """The flags of ``composer config``.
+
+    ``format`` is ``""`` when not given: YAML for the model, a table for
+    ``--variables``.
+    """
 
     mode: ConfigMode = ConfigMode.MODEL
-    format: str = "yaml"
+    format: str = ""
     services: tuple[str, ...] = ()
     hash: str = ""
     quiet: bool = False

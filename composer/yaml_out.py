@@ -21,7 +21,10 @@ from typing import Any
 
 INDENT = 2
 # Characters libyaml (and so yaml.v3) refuses to write outside double quotes.
-_SPECIAL = re.compile("[^\n\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|\ufeff")
+# NEL and the Unicode line/paragraph separators are line breaks to a YAML reader.
+_SPECIAL = re.compile(
+    "[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\ufeff\u2028\u2029]"
+)
 _FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
 _OLD_BOOLS = frozenset({"y", "Y", "n", "N"})
 _NON_STRING = re.compile(
@@ -87,7 +90,7 @@ def scalar(value: Any) -> str:
 
 
 def _string(text: str) -> str:
-    if not text or _SPECIAL.search(text) or _reads_as_other_type(text):
+    if not text or "\n" in text or _SPECIAL.search(text) or _reads_as_other_type(text):
         return _double_quoted(text)
     if _plain_allowed(text):
         return text
@@ -110,7 +113,7 @@ def _double_quoted(text: str) -> str:
             out.append("\\r")
         elif code < 0x20 or code == 0x7F or ch == "\ufeff" or 0x80 <= code < 0xA0:
             out.append(f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}")
-        elif 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+        elif 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF, 0x2028, 0x2029):
             out.append(f"\\u{code:04X}")
         else:
             out.append(ch)
@@ -119,7 +122,10 @@ def _double_quoted(text: str) -> str:
 
 
 def format_float(value: float) -> str:
-    """Go's ``strconv.FormatFloat(v, 'g', -1, 64)``, which yaml.v3 uses."""
+    """Go's ``strconv.FormatFloat(v, 'g', -1, 64)``, which yaml.v3 uses.
+
+    One difference: an exponent always has a mantissa with a point (``1.0e+06``).
+    """
     if math.isnan(value):
         return ".nan"
     if math.isinf(value):
@@ -133,7 +139,8 @@ def format_float(value: float) -> str:
     exp10 = point - 1
     prefix = "-" if sign else ""
     if exp10 < -4 or exp10 >= 6:  # shortest form: Go decides with precision 6
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        # Go writes ``1e+06``; the ``.0`` keeps YAML 1.1 readers (PyYAML) reading a float.
+        mantissa = text[0] + "." + (text[1:] or "0")
         return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
     if point <= 0:
         return f"{prefix}0.{'0' * -point}{text}"
