@@ -382,6 +382,9 @@ class ObservedContainer:
 
 @dataclass(frozen=True, slots=True)
 class ObservedNetwork:
+    """A network on the engine; ``external`` when it is not this project's own
+    (no ``com.docker.compose.project`` label naming the project)."""
+
     name: str
     key: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -391,12 +394,15 @@ class ObservedNetwork:
 
 @dataclass(frozen=True, slots=True)
 class ObservedVolume:
+    """A volume on the engine; ``external`` as for ``ObservedNetwork``."""
+
     name: str
     key: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     driver: str | None = None
     driver_opts: Mapping[str, str] = field(default_factory=dict)
     config_hash: str = ""
+    external: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,9 +417,11 @@ class ObservedImage:
 class ObservedState:
     """One snapshot of everything the planner needs to know about the engine.
 
-    ``networks``/``volumes`` hold the project's resources and any others the
-    project names (external ones); ``images`` holds the references asked for
-    in ``observe(images=...)`` that exist locally.
+    ``networks``/``volumes`` hold every network and volume on the engine,
+    keyed by engine name, the project's own ones and the others (flagged
+    ``external``: candidates for ``external: true`` references, never
+    orphans); ``images`` holds the references asked for in
+    ``observe(images=...)`` that exist locally.
     """
 
     project: str
