@@ -52,9 +52,7 @@ def converged(p: Project, *, state: str = "running", images: bool = True) -> Obs
                     config_hash=service_hash(p, name),
                     image_id=image_id(image_ref(p, name)),
                     labels=spec.labels,
-                    networks=tuple(
-                        network_spec(p, k).name for k in service_network_keys(service)
-                    ),
+                    networks=tuple(network_spec(p, k).name for k in service_network_keys(service)),
                     volumes=tuple(volume_spec(p, k).name for k in service_volume_keys(p, service)),
                     created_at=1000.0,
                 )
@@ -71,7 +69,11 @@ def converged(p: Project, *, state: str = "running", images: bool = True) -> Obs
     }
     volumes = {
         volume_spec(p, k).name: ObservedVolume(
-            volume_spec(p, k).name, k, volume_spec(p, k).labels, v.driver, v.driver_opts,
+            volume_spec(p, k).name,
+            k,
+            volume_spec(p, k).labels,
+            v.driver,
+            v.driver_opts,
             volume_hash(v),
         )
         for k, v in p.volumes.items()
@@ -87,9 +89,7 @@ def converged(p: Project, *, state: str = "running", images: bool = True) -> Obs
 
 def change(observed: ObservedState, name: str, **fields: Any) -> ObservedState:
     """``observed`` with the container ``name`` changed."""
-    containers = tuple(
-        replace(c, **fields) if c.name == name else c for c in observed.containers
-    )
+    containers = tuple(replace(c, **fields) if c.name == name else c for c in observed.containers)
     return replace(observed, containers=containers)
 
 
