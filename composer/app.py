@@ -16,6 +16,7 @@ from composer.errors import PlanError
 from composer.options import ConfigMode, ConfigOptions, GlobalOptions, Invocation
 
 if TYPE_CHECKING:
+    from composer.schema.interpolate import VariableUse
     from composer.schema.loader import LoadOptions
     from composer.schema.model import Project
 
@@ -198,7 +199,7 @@ def _require_services(project: Project, names: Iterable[str]) -> None:
         raise PlanError(f"no such service: {', '.join(missing)}", hint=hint)
 
 
-def _variables(uses: Iterable[Any]) -> tuple[Variable, ...]:
+def _variables(uses: Iterable[VariableUse]) -> tuple[Variable, ...]:
     """Fold every use of a variable into one row, as ``docker compose config --variables``."""
     rows: dict[str, Variable] = {}
     for use in uses:
@@ -206,7 +207,7 @@ def _variables(uses: Iterable[Any]) -> tuple[Variable, ...]:
             name=use.name,
             required=bool(use.required),
             default=use.default or "",
-            alternate=use.alternate or "",
+            alternate=use.alternative or "",
         )
         previous = rows.get(row.name)
         if previous is not None:

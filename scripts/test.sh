@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run every check CI runs:
+# lint, formatting, strict typing and the tests. Safe to run again; each
+# section only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-venv.sh
+
+section() { printf '\n=== %s\n' "$*"; }
+
+# --- system packages ----------------------------------------------------------
+# Engines and tools the end-to-end tests drive are installed here (apt).
+section "system packages"
+echo "nothing to install yet"
+
+# --- python environment -------------------------------------------------------
+section "python environment (.venv, composer + dev tools)"
+ensure_venv '.[dev]'
+
+# --- static checks ------------------------------------------------------------
+section "ruff check"
+.venv/bin/ruff check composer tests
+section "ruff format --check"
+.venv/bin/ruff format --check composer tests
+section "mypy --strict"
+.venv/bin/mypy --strict composer
+
+# --- tests --------------------------------------------------------------------
+section "pytest"
+.venv/bin/pytest "$@"
