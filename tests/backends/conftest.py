@@ -9,6 +9,7 @@ carries that project's label afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -56,20 +57,14 @@ def remove_docker_project(backend: Any, project: str) -> None:
     api = backend.api
     flt = {"label": [f"{L.LABEL_PROJECT}={project}"]}
     for c in api.containers(all=True, filters=flt):
-        try:
+        with contextlib.suppress(Exception):
             api.remove_container(c["Id"], force=True, v=True)
-        except Exception:
-            pass
     for n in api.networks(filters=flt):
-        try:
+        with contextlib.suppress(Exception):
             api.remove_network(n["Id"])
-        except Exception:
-            pass
     for v in (api.volumes(filters=flt) or {}).get("Volumes") or []:
-        try:
+        with contextlib.suppress(Exception):
             api.remove_volume(v["Name"])
-        except Exception:
-            pass
 
 
 @pytest.fixture
@@ -156,7 +151,5 @@ def specs(project: str) -> Specs:
 
 
 def ignore_backend_errors(fn: Any, *args: Any, **kwargs: Any) -> None:
-    try:
+    with contextlib.suppress(BackendError):
         fn(*args, **kwargs)
-    except BackendError:
-        pass

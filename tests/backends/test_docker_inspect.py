@@ -285,7 +285,7 @@ def run_in(backend: Any, cid: str, *cmd: str, user: str = "") -> str:
 def test_everything_container_runs_and_gets_healthy(
     docker_backend: Any, created: tuple[Any, dict[str, Any]]
 ) -> None:
-    spec, data = created
+    _spec, data = created
     cid = data["Id"]
     docker_backend.start_container(cid)
     assert run_in(docker_backend, cid, "id", "-u").strip() == "1000"
