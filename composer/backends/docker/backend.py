@@ -157,19 +157,31 @@ class DockerBackend:
     # --- observe ------------------------------------------------------------
 
     def observe(self, project: str, images: Sequence[ImageRef] = ()) -> ObservedState:
+        """One list call per resource type.
+
+        Containers are filtered by the project label on the engine; networks
+        and volumes are listed whole, because ``external: true`` references
+        name resources of no project (those come back flagged ``external``).
+        """
         flt = _observe.project_filter(project)
         with self._engine(f"observe project {project}") as api:
             container_list = api.containers(all=True, filters=flt)
-            network_list = api.networks(filters=flt)
-            volume_list = (api.volumes(filters=flt) or {}).get("Volumes") or []
+            network_list = api.networks()
+            volume_list = (api.volumes() or {}).get("Volumes") or []
             image_list = api.images(filters={"reference": list(images)}) if images else []
         found = [_observe.container_from_summary(c) for c in container_list]
         found.sort(key=lambda c: (c.service, c.number or 0, c.name))
         return ObservedState(
             project=project,
             containers=tuple(found),
-            networks={n["Name"]: _observe.network_from_summary(n) for n in network_list},
-            volumes={v["Name"]: _observe.volume_from_summary(v) for v in volume_list},
+            networks={
+                n["Name"]: _observe.network_from_summary(n, project)
+                for n in sorted(network_list, key=lambda n: str(n["Name"]))
+            },
+            volumes={
+                v["Name"]: _observe.volume_from_summary(v, project)
+                for v in sorted(volume_list, key=lambda v: str(v["Name"]))
+            },
             images=_observe.images_from_summaries(image_list, images),
         )
 
@@ -186,10 +198,19 @@ class DockerBackend:
             api.remove_network(name)
 
     def create_volume(self, spec: VolumeSpec) -> None:
+        from docker.errors import NotFound as NotFoundError
+
         if spec.external:
             raise Unsupported(f"volume {spec.name} is external: composer does not create it")
         with self._engine(f"create volume {spec.name}") as api:
-            api.create_volume(**_volumes.create_arguments(spec))
+            # The engine returns an existing volume as if created; composer's
+            # engines agree that creating an existing resource is a conflict.
+            try:
+                api.inspect_volume(spec.name)
+            except NotFoundError:
+                api.create_volume(**_volumes.create_arguments(spec))
+            else:
+                raise Conflict(f"create volume {spec.name}: volume already exists")
 
     def remove_volume(self, name: str) -> None:
         with self._engine(f"remove volume {name}") as api:

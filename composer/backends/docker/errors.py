@@ -10,6 +10,7 @@ status of an ``APIError`` refines the class: 404 → ``NotFound``, 409/403 →
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -25,6 +26,9 @@ UNAVAILABLE_HINT = (
 )
 
 ErrorKind = type[BackendError]
+
+# Some state errors come back as 500 from older engines ("is not paused").
+_STATE_CONFLICT = re.compile(r"is (not|already) (running|paused)|is paused|is restarting")
 
 
 def error_table() -> tuple[tuple[type[BaseException], ErrorKind], ...]:
@@ -79,13 +83,13 @@ def _api_error(exc: BaseException, what: str) -> BackendError:
     message = f"{what}: {str(explanation).strip()}"
     if status == 404:
         return NotFound(message)
-    if status in (409, 403):
+    if status in (409, 403) or (status == 500 and _STATE_CONFLICT.search(str(explanation))):
         return Conflict(message)
     if status == 501:
         return Unsupported(message)
     if status == 401:
         return BackendError(message, hint="log in to the registry with `docker login`")
-    return BackendError(message)
+    return (kind_of(type(exc)) or BackendError)(message)
 
 
 def _unreachable(exc: BaseException, endpoint: Endpoint | None) -> Unavailable:

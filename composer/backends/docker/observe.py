@@ -116,18 +116,20 @@ def status_from_inspect(data: Mapping[str, Any]) -> ContainerStatus:
     )
 
 
-def network_from_summary(summary: Mapping[str, Any]) -> ObservedNetwork:
+def network_from_summary(summary: Mapping[str, Any], project: str) -> ObservedNetwork:
+    """A network; ``external`` when it is not the project's own."""
     labels: dict[str, str] = dict(summary.get("Labels") or {})
     return ObservedNetwork(
         name=str(summary["Name"]),
         key=labels.get(LABEL_NETWORK),
         labels=labels,
         config_hash=labels.get(LABEL_CONFIG_HASH, ""),
-        external=False,
+        external=labels.get(LABEL_PROJECT) != project,
     )
 
 
-def volume_from_summary(summary: Mapping[str, Any]) -> ObservedVolume:
+def volume_from_summary(summary: Mapping[str, Any], project: str) -> ObservedVolume:
+    """A volume; ``external`` when it is not the project's own."""
     labels: dict[str, str] = dict(summary.get("Labels") or {})
     return ObservedVolume(
         name=str(summary["Name"]),
@@ -136,6 +138,7 @@ def volume_from_summary(summary: Mapping[str, Any]) -> ObservedVolume:
         driver=summary.get("Driver"),
         driver_opts=dict(summary.get("Options") or {}),
         config_hash=labels.get(LABEL_CONFIG_HASH, ""),
+        external=labels.get(LABEL_PROJECT) != project,
     )
 
 
