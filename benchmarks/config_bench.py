@@ -1,0 +1,180 @@
+"""Time ``composer config`` against Debian's ``docker-compose`` 1.29.2 ``config``.
+
+Generates compose files of 20, 200 and 2000 services (environment with
+interpolation, ports, healthchecks, labels, a dependency chain with fan-in),
+then times whole processes of both tools on each, alternating the two in one
+run so that machine noise hits both alike. Also times ``composer --version``
+and ``composer --help``. Prints medians, ratios and whether each target is met.
+
+    apt-get install -y docker-compose      # 1.29.2 on Debian 12; needs no daemon for config
+    .venv/bin/python benchmarks/config_bench.py --reps 7
+
+Not a test: the figures go into docs/benchmarks.md with the command used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+SIZES = (20, 200, 2000)
+TARGET_RATIO_200 = 0.25  # composer <= 25% of docker-compose's time at 200 services
+TARGET_SCALING = 12.0  # 2000 services <= 12x the 200-service time
+TARGET_STARTUP = 0.150  # --help / --version under 150 ms
+
+
+def compose_text(count: int) -> str:
+    """A compose file of ``count`` services that both tools accept."""
+    lines = ["services:"]
+    for i in range(count):
+        name = f"svc{i:04d}"
+        lines += [
+            f"  {name}:",
+            f"    image: registry.example.com/team/app{i % 7}:${{TAG:-1.{i % 5}}}",
+            "    environment:",
+            f"      SERVICE_NAME: {name}",
+            "      LOG_LEVEL: ${LOG_LEVEL:-info}",
+            f"      PORT: '{8000 + i}'",
+            f"      UPSTREAM: http://svc{max(i - 1, 0):04d}:8000",
+            "      FEATURE_FLAGS: a,b,c",
+            "    ports:",
+            f'      - "{20000 + i}:8000"',
+            "    healthcheck:",
+            '      test: ["CMD", "wget", "-q", "-O", "-", "http://localhost:8000/health"]',
+            "      interval: 10s",
+            "      timeout: 3s",
+            "      retries: 5",
+            "      start_period: 5s",
+            "    labels:",
+            f"      com.example.service: {name}",
+            f"      com.example.tier: tier{i % 3}",
+            "      com.example.owner: platform",
+        ]
+        deps = _dependencies(i)
+        if deps:
+            lines.append("    depends_on:")
+            for dep in deps:
+                lines += [f"      svc{dep:04d}:", "        condition: service_started"]
+    return "\n".join(lines) + "\n"
+
+
+def _dependencies(i: int) -> list[int]:
+    """A chain (each service needs the one before) with fan-in every tenth service."""
+    if i == 0:
+        return []
+    deps = {i - 1}
+    if i % 10 == 0:
+        deps.update(range(max(0, i - 10), i - 1, 2))
+    return sorted(deps)
+
+
+def time_process(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
+    """Wall time of one whole process; fails loudly if it does not succeed."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr.decode()}")
+    return elapsed
+
+
+def default_composer() -> list[str]:
+    script = Path(sys.executable).parent / "composer"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "composer"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7, help="repetitions per measurement")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--docker-compose", default=shutil.which("docker-compose") or "")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args()
+    composer = default_composer()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+    }
+    results: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="composer-bench-") as tmp:
+        for size in args.sizes:
+            folder = Path(tmp) / f"s{size}"
+            folder.mkdir()
+            (folder / "compose.yaml").write_text(compose_text(size))
+            runs: dict[str, list[float]] = {"composer": [], "docker-compose": []}
+            commands = {"composer": [*composer, "-p", "bench", "config"]}
+            if args.docker_compose:
+                commands["docker-compose"] = [args.docker_compose, "-p", "bench", "config"]
+            for argv in commands.values():  # warm-up: page cache, .pyc files
+                time_process(argv, folder, env)
+            for rep in range(args.reps):
+                order = list(commands.items())
+                if rep % 2:
+                    order.reverse()
+                for name, argv in order:
+                    runs[name].append(time_process(argv, folder, env))
+            results[f"config-{size}"] = runs
+        for flag in ("--version", "--help"):
+            samples = [time_process([*composer, flag], Path(tmp), env) for _ in range(args.reps)]
+            results[f"composer {flag}"] = {"composer": samples}
+    report(results, args, composer)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def report(
+    results: dict[str, dict[str, list[float]]], args: argparse.Namespace, composer: list[str]
+) -> None:
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(f"composer: {' '.join(composer)}; docker-compose: {args.docker_compose or '(not found)'}")
+    print(f"repetitions: {args.reps} (medians, seconds of wall time per whole process)\n")
+    print(f"{'case':<22}{'composer':>10}{'docker-compose':>16}{'ratio':>8}")
+    medians: dict[str, float] = {}
+    for case, runs in results.items():
+        ours = _median(runs["composer"])
+        medians[case] = ours
+        theirs = _median(runs.get("docker-compose", []))
+        ratio = f"{ours / theirs:.2f}" if runs.get("docker-compose") else "-"
+        theirs_text = f"{theirs:.3f}" if runs.get("docker-compose") else "-"
+        print(f"{case:<22}{ours:>10.3f}{theirs_text:>16}{ratio:>8}")
+    print()
+    if "config-200" in results and results["config-200"].get("docker-compose"):
+        ratio = medians["config-200"] / _median(results["config-200"]["docker-compose"])
+        verdict = "met" if ratio <= TARGET_RATIO_200 else "MISSED"
+        print(f"target 200 services <= {TARGET_RATIO_200:.0%} of docker-compose:", end=" ")
+        print(f"{ratio:.0%} {verdict}")
+    if "config-200" in medians and "config-2000" in medians:
+        scaling = medians["config-2000"] / medians["config-200"]
+        verdict = "met" if scaling <= TARGET_SCALING else "MISSED"
+        print(
+            f"target 2000 services <= {TARGET_SCALING:.0f}x 200 services: {scaling:.1f}x {verdict}"
+        )
+    for flag in ("--version", "--help"):
+        key = f"composer {flag}"
+        if key in medians:
+            verdict = "met" if medians[key] < TARGET_STARTUP else "MISSED"
+            limit = f"{TARGET_STARTUP * 1000:.0f} ms"
+            print(f"target composer {flag} < {limit}: {medians[key] * 1000:.0f} ms {verdict}")
+
+
+if __name__ == "__main__":
+    main()
