@@ -67,19 +67,24 @@ def paint(text: str, colour: str, enabled: bool) -> str:
 
 
 def render_error(error: ComposerError, *, colour: bool = False) -> str:
-    """One readable block: every problem of a ConfigError on its own line, then hints."""
+    """One readable block: every problem of a ConfigError on its own line, each with its hint.
+
+    With several problems each hint is indented under the problem it belongs
+    to; the error's own hint, if no problem carried it, comes last.
+    """
     lines: list[str] = []
-    hints: list[str] = []
+    shown: set[str] = set()
     if isinstance(error, ConfigError):
+        indent = "  " if len(error.problems) > 1 else ""
         for problem in error.problems:
             lines.append(paint(problem.render(), RED, colour))
-            if problem.hint and problem.hint not in hints:
-                hints.append(problem.hint)
+            if problem.hint:
+                lines.append(f"{indent}hint: {problem.hint}")
+                shown.add(problem.hint)
     else:
         lines.append(paint(f"error: {error.message}", RED, colour))
-    if error.hint and error.hint not in hints:
-        hints.append(error.hint)
-    lines.extend(f"hint: {hint}" for hint in hints)
+    if error.hint and error.hint not in shown:
+        lines.append(f"hint: {error.hint}")
     return "\n".join(lines) + "\n"
 
 

@@ -349,8 +349,8 @@ def test_config_error_exit_code_and_block(recorder: Recorder) -> None:
     assert result.out == ""
     assert result.err == (
         "compose.yaml:3:5: services.web.imgae: unknown key 'imgae'\n"
+        "  hint: did you mean 'image'?\n"
         "compose.yaml:6:9: services.web.ports[0]: invalid port '99999'\n"
-        "hint: did you mean 'image'?\n"
     )
     assert "Traceback" not in result.err
 
@@ -366,7 +366,7 @@ def test_debug_shows_traceback(
     result = cli(args, environ)
     assert result.code == 2
     assert result.err.startswith("Traceback (most recent call last):")
-    assert result.err.endswith("hint: did you mean 'image'?\n")
+    assert result.err.endswith("invalid port '99999'\n")
 
 
 def test_unexpected_exception_is_one_line(recorder: Recorder) -> None:
@@ -457,6 +457,11 @@ def test_version(args: list[str], expected: str) -> None:
 def test_render_error_plain_composer_error() -> None:
     text = render_error(PlanError("no such service: web", hint="services are: db"))
     assert text == "error: no such service: web\nhint: services are: db\n"
+
+
+def test_render_error_single_problem_hint_is_not_indented() -> None:
+    error = ConfigError("bad", location=Location("c.yaml", 1, 2), path="x", hint="fix it")
+    assert render_error(error) == "c.yaml:1:2: x: bad\nhint: fix it\n"
 
 
 def test_render_error_colour() -> None:
