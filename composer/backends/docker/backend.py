@@ -223,6 +223,7 @@ class DockerBackend:
             return _images.pull(api, ref, self._credentials(), progress)
 
     def build_image(self, spec: BuildSpec, progress: Progress | None = None) -> str:
+        _images.refuse_unsupported(spec)
         with self._engine(f"build {spec.tag}") as api:
             return _images.build(api, spec, progress)
 

@@ -28,6 +28,7 @@ UNAVAILABLE_HINT = (
 ErrorKind = type[BackendError]
 
 # Some state errors come back as 500 from older engines ("is not paused").
+_MISSING = re.compile(r"manifest unknown|not found|no such", re.IGNORECASE)
 _STATE_CONFLICT = re.compile(r"is (not|already) (running|paused)|is paused|is restarting")
 
 
@@ -81,7 +82,7 @@ def _api_error(exc: BaseException, what: str) -> BackendError:
     if isinstance(explanation, bytes):
         explanation = explanation.decode("utf-8", "replace")
     message = f"{what}: {str(explanation).strip()}"
-    if status == 404:
+    if status == 404 or (status == 500 and _MISSING.search(str(explanation))):
         return NotFound(message)
     if status in (409, 403) or (status == 500 and _STATE_CONFLICT.search(str(explanation))):
         return Conflict(message)

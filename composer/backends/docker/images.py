@@ -229,7 +229,8 @@ def context_tar(spec: BuildSpec) -> BuildContext:
     return BuildContext(buf.getvalue(), dockerfile)
 
 
-def _unsupported_build_options(spec: BuildSpec) -> list[str]:
+def refuse_unsupported(spec: BuildSpec) -> None:
+    """Raise ``Unsupported`` for build options the Engine's (non-BuildKit) build API lacks."""
     checks = {
         "additional_contexts": bool(spec.additional_contexts),
         "platforms (more than one)": len(spec.platforms) > 1,
@@ -240,7 +241,12 @@ def _unsupported_build_options(spec: BuildSpec) -> list[str]:
         "privileged": spec.privileged,
         "entitlements": bool(spec.entitlements),
     }
-    return [name for name, used in checks.items() if used]
+    unsupported = [name for name, used in checks.items() if used]
+    if unsupported:
+        raise Unsupported(
+            f"build of {spec.tag}: the Engine build API does not support " + ", ".join(unsupported),
+            hint="build the image with `docker buildx build` and refer to it with `image:`",
+        )
 
 
 def build(
@@ -249,12 +255,7 @@ def build(
     progress: Progress | None,
 ) -> str:
     """Build ``spec.tag`` (plus ``spec.tags``) with the Engine's build API; return the id."""
-    unsupported = _unsupported_build_options(spec)
-    if unsupported:
-        raise Unsupported(
-            f"build of {spec.tag}: the Engine build API does not support " + ", ".join(unsupported),
-            hint="build the image with `docker buildx build` and refer to it with `image:`",
-        )
+    refuse_unsupported(spec)
     remote = "://" in spec.context or spec.context.startswith("git@")
     common: dict[str, Any] = {
         "tag": spec.tag,
