@@ -8,6 +8,7 @@ HTTP on loopback), which also checks the credentials the pull sends.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
@@ -46,10 +47,8 @@ def tags(docker_backend: Any) -> Iterator[list[str]]:
     made: list[str] = []
     yield made
     for tag in made:
-        try:
+        with contextlib.suppress(Exception):
             docker_backend.api.remove_image(tag, force=True)
-        except Exception:
-            pass
 
 
 def new_tag(tags: list[str], name: str = "ctbuild") -> str:
@@ -325,10 +324,8 @@ def test_pull_with_progress_and_credentials(
         observed = backend.observe("ct-none", [ref])
         assert observed.images[ref].id == image_id
     finally:
-        try:
+        with contextlib.suppress(Exception):
             docker_backend.api.remove_image(ref, force=True)
-        except Exception:
-            pass
 
 
 def test_pull_with_wrong_credentials_or_unknown_tag(
