@@ -36,6 +36,7 @@ Warn = Callable[[str], None]
 _IPV4 = re.compile(
     r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 )
+_SIMPLE_PORT = re.compile(r"(?:([0-9.]+):)??(?:([0-9]{1,5}):)?([0-9]{1,5})(?:/(tcp|udp|sctp))?")
 _SHELL_SPECIAL = frozenset("'\"\\")
 _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 _PROPAGATIONS = frozenset({"rprivate", "private", "rshared", "shared", "rslave", "slave"})
@@ -70,14 +71,17 @@ def _new_map(items: dict[str, Any], loc: Location | None) -> YMap:
     """A mapping built from short syntax: every key stands where the text stood."""
     out = YMap(items, loc)
     if loc is not None:
-        out.key_locs = dict.fromkeys(items, loc)
-        out.value_locs = dict.fromkeys(items, loc)
+        out.key_locs = locs = dict.fromkeys(items, loc)
+        out.value_locs = locs.copy()
     return out
 
 
 def _item_locs(seq: list[Any], loc: Location | None) -> list[Location | None]:
     """The position of every item of ``seq`` (the sequence's own when unknown)."""
     if isinstance(seq, YSeq):
+        locs = seq.item_locs
+        if len(locs) == len(seq) and None not in locs:
+            return locs
         seq.loc_of(0)  # aligns item_locs with the items
         return [item_loc or loc for item_loc in seq.item_locs]
     return [loc] * len(seq)
@@ -104,6 +108,26 @@ def _port_range(text: str) -> tuple[int, int]:
     return start, end
 
 
+def _simple_port(spec: str) -> dict[str, Any] | None:
+    """The common ``[ipv4:]host:container[/proto]`` without ranges, or None."""
+    match = _SIMPLE_PORT.fullmatch(spec)
+    if match is None:
+        return None
+    ip, host, container, proto = match.groups()
+    if (ip is not None and (host is None or not _IPV4.fullmatch(ip))) or int(container) > 65535:
+        return None
+    if host is not None and int(host) > 65535:
+        return None
+    entry: dict[str, Any] = {"mode": "ingress"}
+    if ip is not None:
+        entry["host_ip"] = ip
+    entry["target"] = int(container)
+    if host is not None:
+        entry["published"] = str(int(host))
+    entry["protocol"] = proto or "tcp"
+    return entry
+
+
 def parse_port(spec: str) -> list[dict[str, Any]]:
     """Expand one short port spec (``[ip:][host:]container[/proto]``) to long forms.
 
@@ -111,6 +135,9 @@ def parse_port(spec: str) -> list[dict[str, Any]]:
     one entry per port; a host range against a single container port stays a
     range in ``published`` (the engine picks one port of it).
     """
+    simple = _simple_port(spec)
+    if simple is not None:
+        return [simple]
     parts = spec.split(":")
     container = parts[-1]
     ip = ":".join(parts[:-2]) if len(parts) > 2 else ""
@@ -288,9 +315,10 @@ def _volumes(ctx: _Ctx, value: Any, loc: Location | None, path: Path) -> Any:
 
 
 def _deep_map(items: dict[str, Any], loc: Location | None) -> YMap:
-    return _new_map(
-        {k: _deep_map(v, loc) if isinstance(v, dict) else v for k, v in items.items()}, loc
-    )
+    for key in ("bind", "volume"):  # the only nested mappings parse_volume makes
+        if key in items:
+            items[key] = _new_map(items[key], loc)
+    return _new_map(items, loc)
 
 
 # --- mappings written as lists ------------------------------------------------
