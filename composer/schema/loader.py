@@ -137,13 +137,14 @@ def _load_merged(
             cache[other] = _load_file(session, other, environment, interpolate=interpolate)
         return cache[other]
 
-    merged: YMap | None = None
+    # Starting from an empty mapping drops the first file's own ``!reset``
+    # keys and tags, as compose-go does.
+    merged = YMap()
     for path in paths:
         tree = _load_file(session, path, environment, interpolate=interpolate)
         name = STDIN_NAME if path == STDIN else path
         tree = resolve_extends(tree, filename=name, load_file=load_other)
-        merged = tree if merged is None else merge_trees(merged, tree, consume_base=True)
-    assert merged is not None  # discovery never returns an empty file list
+        merged = merge_trees(merged, tree, consume_base=True)
     return merged
 
 
