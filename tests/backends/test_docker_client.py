@@ -12,10 +12,13 @@ import pytest
 
 from composer.backends.docker import DockerBackend
 from composer.backends.docker.client import DEFAULT_HOST, resolve_endpoint
+from composer.backends.docker.containers import version_tuple
 from composer.errors import Unavailable
 
 
-def write_context(home: Path, name: str, host: str, *, tls: bool = False, current: bool = True):
+def write_context(
+    home: Path, name: str, host: str, *, tls: bool = False, current: bool = True
+) -> None:
     docker_dir = home / ".docker"
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = docker_dir / "contexts" / "meta" / digest / "meta.json"
@@ -88,4 +91,4 @@ def test_current_context_reaches_the_real_engine(docker_backend: Any, tmp_path: 
     backend = DockerBackend({"HOME": str(tmp_path)})
     assert backend.endpoint.source == "docker context 'local-test'"
     assert backend.observe("ct-no-such-project").containers == ()
-    assert backend.api_version >= "1.41"
+    assert version_tuple(backend.api_version) >= (1, 41)
