@@ -148,7 +148,7 @@ def _compose(text: str, filename: str) -> Node | None:
         raise _syntax_error(exc, filename) from None
     except yaml.reader.ReaderError as exc:
         raise ConfigError(
-            f"invalid YAML: {exc.reason} (character {exc.character!r})",
+            f"invalid YAML: {exc.reason} ({_describe_character(exc.character)})",
             location=_offset_location(text, filename, exc.position),
         ) from None
     except yaml.YAMLError as exc:
@@ -178,6 +178,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, filename: str) -> ConfigError:
         message += f" ({exc.context}{where})"
     location = _loc(filename, mark) if mark is not None else Location(filename, 1, 1)
     return ConfigError(message, location=location)
+
+
+def _describe_character(character: int | str) -> str:
+    code = character if isinstance(character, int) else ord(character[:1] or "\0")
+    return f"character U+{code:04X}"
 
 
 def _offset_location(text: str, filename: str, position: int) -> Location:
@@ -219,9 +224,10 @@ class _Builder:
 
     def build(self, node: Node, path: Path, in_alias: bool) -> Any:
         if node.__class__ is ScalarNode:
-            # Scalars cannot contain themselves and an aliased scalar costs
-            # nothing, so they skip the alias bookkeeping.
+            # Scalars cannot contain themselves, so they skip the cycle check;
+            # they count towards the alias ratio checked at each collection.
             self.decoded += 1
+            self.aliased += in_alias
             if node.tag == _PLAIN:
                 return resolve_plain(node.value)
             return self.scalar(node, path)
@@ -337,6 +343,7 @@ class _Builder:
             tag = value_node.tag
             if tag == _PLAIN and value_node.__class__ is ScalarNode:
                 self.decoded += 1
+                self.aliased += in_alias
                 out[key] = resolve_plain(value_node.value)
             else:
                 out[key] = self.build(value_node, (*path, key), in_alias)
