@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from composer.backends.docker import DockerBackend
-from composer.backends.docker.client import DEFAULT_HOST, resolve_endpoint
-from composer.backends.docker.containers import version_tuple
+from composer.backends.docker.client import DEFAULT_HOST, resolve_endpoint, version_tuple
 from composer.errors import Unavailable
 
 

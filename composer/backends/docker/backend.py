@@ -35,6 +35,7 @@ from composer.backends.base import (
 )
 from composer.backends.docker import containers as _containers
 from composer.backends.docker import images as _images
+from composer.backends.docker import mounts as _mounts
 from composer.backends.docker import networks as _networks
 from composer.backends.docker import observe as _observe
 from composer.backends.docker import volumes as _volumes
@@ -280,13 +281,13 @@ class DockerBackend:
                 mac_address=endpoint.get("MacAddress"),
             )
 
-    def _put_file(self, container_id: str, name: str, copy: _containers.FileCopy) -> None:
+    def _put_file(self, container_id: str, name: str, copy: _mounts.FileCopy) -> None:
         """Copy a config/secret file in, creating missing parent directories."""
         base = PurePosixPath(copy.target).parent
         while True:
             try:
                 with self._engine(f"copy {copy.target} into {name}") as api:
-                    api.put_archive(container_id, str(base), _containers.file_archive(copy, base))
+                    api.put_archive(container_id, str(base), _mounts.file_archive(copy, base))
                 return
             except NotFound:
                 if base == base.parent:

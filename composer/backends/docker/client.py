@@ -48,6 +48,14 @@ class Endpoint:
     timeout: float = DEFAULT_TIMEOUT
 
 
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def at_least(api_version: str, wanted: str) -> bool:
+    return version_tuple(api_version) >= version_tuple(wanted)
+
+
 def config_dir(environ: Mapping[str, str]) -> Path | None:
     """The docker CLI configuration directory (``$DOCKER_CONFIG`` or ``~/.docker``)."""
     if environ.get("DOCKER_CONFIG"):

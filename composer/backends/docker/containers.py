@@ -9,35 +9,24 @@ be placed where that version expects them.
 
 from __future__ import annotations
 
-import io
 import math
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 from composer.backends.base import (
     ContainerSpec,
     HealthcheckSpec,
-    MountSpec,
     NetworkAttachment,
     PortSpec,
     ResourcesSpec,
 )
+from composer.backends.docker.client import at_least
+from composer.backends.docker.mounts import FileCopy, file_copies, mounts
 from composer.errors import BackendError, Unsupported
 
 NS_PER_SECOND = 1_000_000_000
-FILE_MOUNTS = ("config", "secret")
 BUILTIN_NETWORKS = ("bridge", "host", "none", "default")
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".") if part.isdigit())
-
-
-def at_least(api_version: str, wanted: str) -> bool:
-    return version_tuple(api_version) >= version_tuple(wanted)
 
 
 def _ns(seconds: float | None) -> int | None:
@@ -81,157 +70,6 @@ def port_bindings(ports: Sequence[PortSpec]) -> dict[str, list[dict[str, str]]]:
         binding = {"HostIp": p.host_ip or "", "HostPort": p.published or ""}
         out.setdefault(key, []).append(binding)
     return out
-
-
-# --- mounts -----------------------------------------------------------------
-
-
-def _bind_string(m: MountSpec) -> str:
-    options = ["ro" if m.read_only else "rw"]
-    if m.bind_selinux:
-        options.append(m.bind_selinux)
-    if m.bind_propagation:
-        options.append(m.bind_propagation)
-    return f"{m.source}:{m.target}:{','.join(options)}"
-
-
-def _mount_object(m: MountSpec, api_version: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"Type": m.type, "Target": m.target, "ReadOnly": m.read_only}
-    if m.consistency:
-        body["Consistency"] = m.consistency
-    if m.type == "bind":
-        body["Source"] = m.source
-        bind = _drop_empty(
-            {
-                "Propagation": m.bind_propagation,
-                "CreateMountpoint": True if m.bind_create_host_path else None,
-            }
-        )
-        if m.bind_recursive:
-            if not at_least(api_version, "1.44"):
-                raise Unsupported(f"bind.recursive needs Engine API 1.44 (have {api_version})")
-            mapping = {
-                "disabled": {"NonRecursive": True},
-                "writable": {"ReadOnlyNonRecursive": True},
-                "readonly": {"ReadOnlyForceRecursive": True},
-            }
-            bind.update(mapping.get(m.bind_recursive, {}))
-        if bind:
-            body["BindOptions"] = bind
-    elif m.type == "volume":
-        if m.source:
-            body["Source"] = m.source
-        volume = _drop_empty(
-            {
-                "NoCopy": True if m.volume_nocopy else None,
-                "Labels": dict(m.volume_labels) or None,
-                "Subpath": m.volume_subpath,
-            }
-        )
-        if m.volume_subpath and not at_least(api_version, "1.45"):
-            raise Unsupported(f"volume.subpath needs Engine API 1.45 (have {api_version})")
-        if volume:
-            body["VolumeOptions"] = volume
-    elif m.type == "tmpfs":
-        tmpfs = _drop_empty({"SizeBytes": m.tmpfs_size, "Mode": m.tmpfs_mode})
-        if tmpfs:
-            body["TmpfsOptions"] = tmpfs
-    elif m.type == "image":
-        if not at_least(api_version, "1.48"):
-            raise Unsupported(f"image mounts need Engine API 1.48 (have {api_version})")
-        body["Source"] = m.source
-        if m.image_subpath:
-            body["ImageOptions"] = {"Subpath": m.image_subpath}
-    else:
-        raise Unsupported(f"mount type {m.type!r} is not supported by the Docker backend")
-    return body
-
-
-def mounts(spec: ContainerSpec, api_version: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """``(Binds, Mounts)``.
-
-    Plain binds that may create their host path go through ``Binds`` (the
-    engine creates a missing source directory there, as ``docker compose``
-    relies on); everything else through the ``Mounts`` API. Config and
-    secret files are not mounts: they are copied in after create.
-    """
-    binds: list[str] = []
-    objects: list[dict[str, Any]] = []
-    for m in spec.mounts:
-        if m.type in FILE_MOUNTS:
-            continue
-        simple_bind = (
-            m.type == "bind"
-            and m.bind_create_host_path
-            and not m.bind_recursive
-            and not m.consistency
-        )
-        if simple_bind:
-            binds.append(_bind_string(m))
-        else:
-            objects.append(_mount_object(m, api_version))
-    return binds, objects
-
-
-@dataclass(frozen=True, slots=True)
-class FileCopy:
-    """A config/secret file to place in the container before it starts."""
-
-    target: str
-    data: bytes
-    uid: int
-    gid: int
-    mode: int
-
-
-def file_copies(spec: ContainerSpec) -> list[FileCopy]:
-    """Config and secret files with their owner and mode (default root, 0444)."""
-    out: list[FileCopy] = []
-    for m in spec.mounts:
-        if m.type not in FILE_MOUNTS:
-            continue
-        if m.content is not None:
-            data = m.content.encode("utf-8")
-        elif m.source is not None:
-            try:
-                data = Path(m.source).read_bytes()
-            except OSError as exc:
-                raise BackendError(
-                    f"{m.type} for {spec.name} at {m.target}: cannot read {m.source}: "
-                    f"{exc.strerror or exc}"
-                ) from exc
-        else:
-            raise BackendError(f"{m.type} for {spec.name} at {m.target} has no source")
-        try:
-            uid = int(m.uid) if m.uid not in (None, "") else 0
-            gid = int(m.gid) if m.gid not in (None, "") else 0
-        except ValueError as exc:
-            raise BackendError(
-                f"{m.type} for {spec.name} at {m.target}: uid/gid must be numeric"
-            ) from exc
-        mode = m.mode if m.mode is not None else 0o444
-        out.append(FileCopy(m.target, data, uid, gid, mode))
-    return out
-
-
-def file_archive(copy: FileCopy, base: PurePosixPath) -> bytes:
-    """A tar holding ``copy`` relative to ``base``, with directories above it (0755 root)."""
-    target = PurePosixPath(copy.target)
-    rel = target.relative_to(base)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for parent in reversed(rel.parents[:-1] if len(rel.parents) > 1 else ()):
-            info = tarfile.TarInfo(str(parent))
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755
-            tar.addfile(info)
-        info = tarfile.TarInfo(str(rel))
-        info.size = len(copy.data)
-        info.mode = copy.mode
-        info.uid = copy.uid
-        info.gid = copy.gid
-        tar.addfile(info, io.BytesIO(copy.data))
-    return buf.getvalue()
 
 
 # --- networks ---------------------------------------------------------------

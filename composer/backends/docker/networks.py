@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from composer.backends.base import IpamSpec, NetworkSpec
-from composer.backends.docker.containers import at_least
+from composer.backends.docker.client import at_least
 from composer.errors import Unsupported
 
 
