@@ -241,6 +241,9 @@ class _Run:
 
     def _satisfied(self, w: Wait, ref: ContainerRef) -> bool:
         status: ContainerStatus = self.backend.inspect_container(self.resolve(ref))
+        if status.state == "created":
+            # Its own start step has settled already: it failed or was cancelled.
+            raise ExecutionError(f"container {ref.name} was not started")
         if w.condition == "service_completed_successfully":
             if status.state in ("exited", "dead"):
                 if status.exit_code == 0:
