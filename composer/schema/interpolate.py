@@ -141,7 +141,7 @@ def interpolate_tree(
             shown = path_str(where)
             problems.append(
                 Problem(
-                    f"invalid interpolation format for {shown}: {text!r}",
+                    f"invalid interpolation format: {text!r}",
                     location,
                     shown,
                     _ESCAPE_HINT,

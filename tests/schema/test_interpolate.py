@@ -187,8 +187,7 @@ def test_interpolate_tree_collects_all_problems_in_document_order() -> None:
     rendered = [p.render() for p in info.value.problems]
     assert rendered == [
         "c.yaml:3:12: services.web.image: required variable IMAGE is missing a value: set IMAGE",
-        "c.yaml:4:15: services.web.command[0]: invalid interpolation format for "
-        "services.web.command[0]: '${A:x}'",
+        "c.yaml:4:15: services.web.command[0]: invalid interpolation format: '${A:x}'",
         "c.yaml:6:12: services.db.image: required variable DB is missing a value",
     ]
     assert info.value.problems[1].hint == "You may need to escape any $ with another $."
