@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from composer.errors import Location, Problem, SchemaError
 from composer.schema.model import Project, Service
-from composer.schema.tree import Key, Path, YMap, locate, path_str, to_plain
+from composer.schema.tree import Key, Path, YMap, YSeq, locate, path_str, to_plain
 
 Warn = Callable[[str], None]
 
@@ -107,7 +107,7 @@ def _walk_shape(value: Any, shape: Shape, path: Path, out: list[Problem]) -> Non
     kind, inner = shape
     if kind == "model":
         _walk_model(value, inner, path, out)
-    elif kind == "map" and isinstance(value, Mapping):
+    elif kind == "map" and isinstance(value, dict):
         for key, item in value.items():
             _walk_shape(item, inner, (*path, key), out)
     elif kind == "list" and isinstance(value, list):
@@ -116,7 +116,7 @@ def _walk_shape(value: Any, shape: Shape, path: Path, out: list[Problem]) -> Non
 
 
 def _walk_model(node: Any, cls: type[BaseModel], path: Path, out: list[Problem]) -> None:
-    if not isinstance(node, Mapping):
+    if not isinstance(node, dict):
         return  # the validation pass reports the wrong type
     shapes = _field_shapes(cls)
     for key, value in node.items():
@@ -223,7 +223,7 @@ def _data_path(data: Any, loc: Iterable[Any]) -> Path:
 
 
 def _has_step(node: Any, step: Any) -> bool:
-    if isinstance(node, Mapping):
+    if isinstance(node, dict):
         return step in node
     return isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
 
@@ -248,11 +248,27 @@ def _translate(
     return problems
 
 
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (``to_plain`` with cheap exact-type checks first).
+
+    Binding 2000 services converts every node of the tree, so the common
+    types are tested by identity before the general ``Mapping`` check.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is YMap or kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if kind is YSeq or kind is list:
+        return [_plain(v) for v in value]
+    return to_plain(value)
+
+
 def _section(tree: YMap, key: str) -> dict[str, Any]:
     value = tree.get(key)
     if value is None:
         return {}
-    plain = to_plain(value)
+    plain = _plain(value)
     if not isinstance(plain, dict):
         return plain  # type: ignore[no-any-return]  # validation reports it
     if key in _NULLABLE_SECTIONS:
@@ -319,13 +335,13 @@ def bind_project(
         "environment": dict(environment),
         "profiles": list(profiles),
         "content_digests": dict(content_digests),
-        "disabled_services": to_plain(disabled) if disabled is not None else {},
+        "disabled_services": _plain(disabled) if disabled is not None else {},
     }
     for section in _SECTIONS:
         data[section] = _section(tree, section)
     for key, value in tree.items():
         if isinstance(key, str) and key.startswith("x-"):
-            data[key] = to_plain(value)
+            data[key] = _plain(value)
 
     project: Project | None = None
     try:

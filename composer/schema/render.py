@@ -17,6 +17,7 @@ computed from.
 from __future__ import annotations
 
 import functools
+import itertools
 import typing
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -30,55 +31,67 @@ from composer.schema.units import format_duration, parse_bytes, parse_duration
 # --- key order ---------------------------------------------------------------
 
 
-def _is_letter(char: str) -> bool:
-    return char.isalpha()
-
-
 def _is_digit(char: str) -> bool:
     return "0" <= char <= "9"
 
 
+def _first_difference(a: str, b: str, limit: int) -> int:
+    """Index of the first differing character (``a[:limit] != b[:limit]``).
+
+    A binary search over prefix comparisons, which run in C.
+    """
+    lo, hi = 0, limit
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@functools.lru_cache(maxsize=16384)
 def _string_key_less(a: str, b: str) -> bool:
     """Order of two string keys as the Go YAML encoder sorts a map.
+
+    Cached: the same keys (environment, labels) recur in every service.
 
     At the first differing character: two letters compare by code point; a
     letter against a non-letter puts the non-letter first (the letter first
     right after a digit); otherwise the runs of digits starting there compare
     as numbers. A prefix sorts first.
     """
-    digits = False
-    for i in range(min(len(a), len(b))):
-        ca, cb = a[i], b[i]
-        if ca == cb:
-            digits = _is_digit(ca)
-            continue
-        la, lb = _is_letter(ca), _is_letter(cb)
-        if la and lb:
-            return ca < cb
-        if la or lb:
-            return la if digits else lb
-        na = nb = 0
-        if ca == "0" or cb == "0":
-            j = i - 1
-            while j >= 0 and _is_digit(a[j]):
-                if a[j] != "0":
-                    na = nb = 1
-                    break
-                j -= 1
-        ea = i
-        while ea < len(a) and _is_digit(a[ea]):
-            na = na * 10 + ord(a[ea]) - 48
-            ea += 1
-        eb = i
-        while eb < len(b) and _is_digit(b[eb]):
-            nb = nb * 10 + ord(b[eb]) - 48
-            eb += 1
-        if na != nb:
-            return na < nb
-        if ea != eb:
-            return ea < eb
+    limit = min(len(a), len(b))
+    if a[:limit] == b[:limit]:
+        return len(a) < len(b)
+    i = _first_difference(a, b, limit)
+    ca, cb = a[i], b[i]
+    la, lb = ca.isalpha(), cb.isalpha()
+    if la and lb:
         return ca < cb
-    return len(a) < len(b)
+    if la or lb:
+        return la if i > 0 and _is_digit(a[i - 1]) else lb
+    na = nb = 0
+    if ca == "0" or cb == "0":
+        j = i - 1
+        while j >= 0 and _is_digit(a[j]):
+            if a[j] != "0":
+                na = nb = 1
+                break
+            j -= 1
+    ea = i
+    while ea < len(a) and _is_digit(a[ea]):
+        na = na * 10 + ord(a[ea]) - 48
+        ea += 1
+    eb = i
+    while eb < len(b) and _is_digit(b[eb]):
+        nb = nb * 10 + ord(b[eb]) - 48
+        eb += 1
+    if na != nb:
+        return na < nb
+    if ea != eb:
+        return ea < eb
+    return ca < cb
 
 
 def _key_cmp(a: Any, b: Any) -> int:
@@ -97,8 +110,23 @@ go_key_order = functools.cmp_to_key(_key_cmp)
 
 
 def sorted_keys(mapping: Mapping[Any, Any]) -> list[Any]:
-    """The keys of ``mapping`` in the order ``docker compose config`` prints them."""
-    return sorted(mapping, key=go_key_order)
+    """The keys of ``mapping`` in the order ``docker compose config`` prints them.
+
+    Plain sorting agrees with the Go order for most keys; it is tried first
+    and checked pair by pair, and the slower comparator sorts only when the
+    check fails (digit runs of different lengths, letters against symbols).
+    """
+    keys = list(mapping)
+    if len(keys) < 2:
+        return keys
+    try:
+        keys.sort()
+    except TypeError:
+        return sorted(keys, key=go_key_order)
+    for a, b in itertools.pairwise(keys):
+        if _key_cmp(a, b) > 0:
+            return sorted(keys, key=go_key_order)
+    return keys
 
 
 # --- per-element field order and omission rules -----------------------------
@@ -220,21 +248,23 @@ Formatter = Callable[[Any], Any]
 # --- value formatting --------------------------------------------------------
 
 
-def _number(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def _plain(value: Any) -> Any:
-    """Free-form data (extensions, options): maps in printing order."""
+    """Free-form data (extensions, options): maps in printing order.
+
+    Exact-type checks come first: this runs for every value of every map.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return int(value) if value.is_integer() else value
     if isinstance(value, BaseModel):
         return _render_element(value)
     if isinstance(value, Mapping):
         return {k: _plain(value[k]) for k in sorted_keys(value)}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return _number(value)
+    return value
 
 
 def _duration(value: Any) -> Any:
@@ -325,13 +355,21 @@ def _field_value(value: Any, rule: str, fmt: Formatter) -> Any:
 
 
 def _render_element(element: BaseModel) -> Any:
-    if isinstance(element, m.Ulimit):
+    if type(element) is m.Ulimit:
         return _render_ulimit(element)
     out: dict[str, Any] = {}
+    values = element.__dict__  # the field values; faster than getattr per field
     for name, rule, fmt in _plan(type(element)):
-        value = _field_value(getattr(element, name), rule, fmt)
-        if value is not _OMIT:
-            out[name] = value
+        value = values[name]
+        if value is None:
+            continue
+        if rule == "omitempty":
+            if value:  # Go's omitempty: false, 0, "" and empty collections are left out
+                out[name] = fmt(value)
+            continue
+        rendered = _field_value(value, rule, fmt)
+        if rendered is not _OMIT:
+            out[name] = rendered
     extras = element.model_extra
     if extras:
         for key in sorted_keys(extras):

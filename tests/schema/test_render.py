@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from composer.schema import model as m
 from composer.schema.bind import bind_project
 from composer.schema.render import (
+    go_key_order,
     render_project,
     render_service,
     service_for_hash,
@@ -440,3 +444,49 @@ def test_service_for_hash_changes_with_config_and_not_with_scale() -> None:
 
     assert canon(base) == canon(scaled)
     assert canon(base) != canon(changed)
+
+
+def _reference_less(a: str, b: str) -> bool:
+    """The Go encoder's key order, walked one character at a time."""
+    digits = False
+    for i in range(min(len(a), len(b))):
+        if a[i] == b[i]:
+            digits = a[i].isdigit()
+            continue
+        la, lb = a[i].isalpha(), b[i].isalpha()
+        if la and lb:
+            return a[i] < b[i]
+        if la or lb:
+            return la if digits else lb
+        na = nb = 0
+        if "0" in (a[i], b[i]):
+            j = i - 1
+            while j >= 0 and a[j].isdigit():
+                if a[j] != "0":
+                    na = nb = 1
+                    break
+                j -= 1
+        ea, eb = i, i
+        while ea < len(a) and a[ea].isdigit():
+            na, ea = na * 10 + int(a[ea]), ea + 1
+        while eb < len(b) and b[eb].isdigit():
+            nb, eb = nb * 10 + int(b[eb]), eb + 1
+        if na != nb:
+            return na < nb
+        if ea != eb:
+            return ea < eb
+        return a[i] < b[i]
+    return len(a) < len(b)
+
+
+KEY_TEXT = st.text(alphabet="aAbZ09_.-1", max_size=8)
+
+
+@given(st.lists(KEY_TEXT, unique=True, max_size=12))
+def test_key_order_matches_the_reference_walk(keys: list[str]) -> None:
+    def compare(a: str, b: str) -> int:
+        return -1 if _reference_less(a, b) else 1
+
+    expected = sorted(keys, key=functools.cmp_to_key(compare))
+    assert sorted_keys(dict.fromkeys(keys)) == expected
+    assert sorted(keys, key=go_key_order) == expected
