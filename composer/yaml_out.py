@@ -53,9 +53,9 @@ _NON_STRING = re.compile(
 
 def dump_yaml(data: Mapping[str, Any]) -> str:
     """Serialise ``data`` as a YAML document (no ``---`` marker), ending in a newline."""
-    lines: list[str] = []
-    _emit_mapping(data, 0, lines)
-    return "\n".join(lines) + "\n"
+    writer = _Writer()
+    writer.mapping(data, 0)
+    return "\n".join(writer.lines) + "\n"
 
 
 def _reads_as_other_type(text: str) -> bool:
@@ -171,55 +171,70 @@ def _literal_lines(text: str, indent: int) -> list[str]:
     return [pad + line if line else "" for line in body.split("\n")]
 
 
-def _is_multiline(value: Any) -> bool:
-    return isinstance(value, str) and "\n" in value and _literal_ok(value)
+class _Writer:
+    """One dump: the output lines, plus a memo of formatted strings.
 
+    Rendered models repeat the same keys and many values (``environment``,
+    ``condition: service_started``), so formatting each distinct string once
+    is most of the speed on large projects. The memo lives as long as one dump.
+    """
 
-def _key(key: Any) -> str:
-    text = scalar(key)
-    return text if len(text) <= 128 else _double_quoted(str(key))
+    __slots__ = ("lines", "memo")
 
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.memo: dict[str, str] = {}
 
-def _emit_mapping(data: Mapping[Any, Any], indent: int, lines: list[str]) -> None:
-    pad = " " * indent
-    for key, value in data.items():
-        head = pad + _key(key) + ":"
-        _emit_value(head, value, indent, lines)
+    def text(self, value: Any) -> str:
+        if type(value) is str:
+            known = self.memo.get(value)
+            if known is None:
+                known = self.memo[value] = _string(value)
+            return known
+        return scalar(value)
 
+    def key(self, key: Any) -> str:
+        text = self.text(key)
+        return text if len(text) <= 128 else _double_quoted(str(key))
 
-def _emit_value(head: str, value: Any, indent: int, lines: list[str]) -> None:
-    """Write ``value`` after ``head`` (a ``key:`` or ``-``) whose block sits at ``indent``."""
-    if isinstance(value, Mapping):
-        if not value:
-            lines.append(head + " {}")
-        else:
-            lines.append(head)
-            _emit_mapping(value, indent + INDENT, lines)
-    elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        if not value:
-            lines.append(head + " []")
-        else:
-            lines.append(head)
-            _emit_sequence(value, indent + INDENT, lines)
-    elif _is_multiline(value):
-        lines.append(f"{head} {_literal_header(value)}")
-        lines.extend(_literal_lines(value, indent + INDENT))
-    else:
-        lines.append(f"{head} {scalar(value)}")
+    def mapping(self, data: Mapping[Any, Any], indent: int) -> None:
+        pad = " " * indent
+        for key, value in data.items():
+            self.value(pad + self.key(key) + ":", value, indent)
 
-
-def _emit_sequence(items: Sequence[Any], indent: int, lines: list[str]) -> None:
-    pad = " " * indent
-    for item in items:
-        nested = isinstance(item, Mapping) or (
-            isinstance(item, Sequence) and not isinstance(item, str | bytes)
-        )
-        if nested and item:
-            start = len(lines)
-            if isinstance(item, Mapping):
-                _emit_mapping(item, indent + INDENT, lines)
+    def value(self, head: str, value: Any, indent: int) -> None:
+        """Write ``value`` after ``head`` (a ``key:`` or ``-``) whose block sits at ``indent``."""
+        lines = self.lines
+        if isinstance(value, dict):
+            if value:
+                lines.append(head)
+                self.mapping(value, indent + INDENT)
             else:
-                _emit_sequence(item, indent + INDENT, lines)
-            lines[start] = pad + "- " + lines[start][indent + INDENT :]
+                lines.append(head + " {}")
+        elif isinstance(value, list | tuple):
+            if value:
+                lines.append(head)
+                self.sequence(value, indent + INDENT)
+            else:
+                lines.append(head + " []")
+        elif type(value) is str and "\n" in value and _literal_ok(value):
+            lines.append(f"{head} {_literal_header(value)}")
+            lines.extend(_literal_lines(value, indent + INDENT))
         else:
-            _emit_value(pad + "-", item, indent, lines)
+            lines.append(f"{head} {self.text(value)}")
+
+    def sequence(self, items: Sequence[Any], indent: int) -> None:
+        pad = " " * indent
+        dash = pad + "-"
+        lines = self.lines
+        inner = indent + INDENT
+        for item in items:
+            if item and isinstance(item, dict | list | tuple):
+                start = len(lines)
+                if isinstance(item, dict):
+                    self.mapping(item, inner)
+                else:
+                    self.sequence(item, inner)
+                lines[start] = pad + "- " + lines[start][inner:]
+            else:
+                self.value(dash, item, indent)
