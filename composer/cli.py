@@ -73,6 +73,8 @@ def run(args: Sequence[str], invocation: Invocation, stdout: TextIO, stderr: Tex
 
     from composer.cli_commands import Session, build_app
 
+    if not args:  # like ``docker compose``: help on stdout, success
+        args = ["--help"]
     session = Session(invocation=invocation, stdout=stdout, stderr=stderr)
     command = get_command(build_app(find_verb(args)))
     try:

@@ -430,6 +430,12 @@ def test_help_lists_global_flags_and_verbs() -> None:
     assert "config" in result.out and "version" in result.out
 
 
+def test_no_arguments_prints_help() -> None:
+    result = cli([])
+    assert result.code == 0
+    assert result.out.startswith("Usage: composer [OPTIONS] COMMAND [ARGS]...")
+
+
 def test_config_help_lists_its_flags() -> None:
     result = cli(["config", "--help"])
     assert result.code == 0
