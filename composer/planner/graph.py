@@ -112,9 +112,11 @@ def service_graph(project: Project) -> nx.DiGraph:
 
 def check_acyclic(graph: nx.DiGraph) -> None:
     """Raise DependencyCycleError naming the cycle as ``a -> b -> a`` (a depends on b)."""
+    if nx.is_directed_acyclic_graph(graph):
+        return
     try:
         cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+    except nx.NetworkXNoCycle:  # pragma: no cover - ruled out just above
         return
     # Edges run dependency -> dependent; print dependent -> dependency, starting
     # from the smallest name so the message is stable.
@@ -171,5 +173,5 @@ def dependents(graph: nx.DiGraph, name: str) -> set[str]:
 
 def edge(graph: nx.DiGraph, dependency: str, dependent: str) -> Dependency:
     """The Dependency data of one edge."""
-    data: Dependency = graph.edges[dependency, dependent]["dep"]
+    data: Dependency = graph.pred[dependent][dependency]["dep"]
     return data

@@ -10,6 +10,7 @@ and what the golden tests compare.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -275,17 +276,26 @@ def make_plan(steps: Iterable[Step], warnings: Iterable[str] = ()) -> Plan:
         if s.id in index:
             raise PlanError(f"internal error: two plan steps have the id {s.id}")
         index[s.id] = i
-    g = nx.DiGraph()
-    g.add_nodes_from(index)
-    for s in items:
+    waiting = [len(s.deps) for s in items]
+    dependents: list[list[int]] = [[] for _ in items]
+    for i, s in enumerate(items):
         for d in s.deps:
             if d not in index:
                 raise PlanError(f"internal error: step {s.id} depends on unknown step {d}")
-            g.add_edge(d, s.id)
+            dependents[index[d]].append(i)
         if not s.optional_deps <= s.deps:
             raise PlanError(f"internal error: step {s.id} has optional deps outside its deps")
-    try:
-        order = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
-    except nx.NetworkXUnfeasible as exc:
-        raise PlanError("internal error: the plan has a cycle") from exc
-    return Plan(tuple(items[index[i]] for i in order), tuple(dict.fromkeys(warnings)))
+    # Kahn's algorithm, always taking the earliest-decided ready step.
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for j in dependents[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    if len(order) != len(items):
+        raise PlanError("internal error: the plan has a cycle")
+    return Plan(tuple(items[i] for i in order), tuple(dict.fromkeys(warnings)))

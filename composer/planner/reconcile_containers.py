@@ -38,7 +38,7 @@ from composer.planner.reconcile_context import (
     service_volume_keys,
 )
 from composer.planner.reconcile_resources import ImagePlan, Resources
-from composer.planner.specs import container_spec, network_spec, volume_spec
+from composer.planner.specs import container_spec, network_engine_name, volume_engine_name
 from composer.schema.model import Service
 
 Update = ImageGuard | bool
@@ -76,6 +76,7 @@ class ContainerStage:
     selected: set[str]
     named: set[str]
     done: dict[str, ServiceSteps] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
 
     def run(self, order: list[str]) -> None:
         for name in order:
@@ -129,17 +130,17 @@ class ContainerStage:
         if force:
             flag = "--force-recreate" if name in self.named else "--always-recreate-deps"
             return (flag, None)
-        if c.config_hash != service_hash(self.ctx.project, name):
+        if c.config_hash != self._hash(name):
             return ("config hash changed", None)
         image = self.images[name]
         if image.step is None and image.present_id and c.image_id != image.present_id:
             return ("image changed", None)
         project = self.ctx.project
         for key in service_network_keys(service):
-            if network_spec(project, key).name not in c.networks:
+            if network_engine_name(project, key) not in c.networks:
                 return (f"network {key} missing", None)
         for key in service_volume_keys(project, service):
-            if volume_spec(project, key).name not in c.volumes:
+            if volume_engine_name(project, key) not in c.volumes:
                 return (f"volume {key} missing", None)
         guard: ImageGuard | None = None
         for dep in sorted(self.ctx.graph.predecessors(name)):
@@ -174,9 +175,22 @@ class ContainerStage:
                 deps.extend(self.done[dep].creates)
         return deps
 
+    def _hash(self, name: str) -> str:
+        """The service's config hash, computed once per service."""
+        found = self.hashes.get(name)
+        if found is None:
+            found = self.hashes[name] = service_hash(self.ctx.project, name)
+        return found
+
     def _spec(self, name: str, number: int, replaces: str | None = None) -> ContainerSpec:
-        image_id = self.images[name].present_id or ""
-        return container_spec(self.ctx.project, name, number, image_id=image_id, replace=replaces)
+        return container_spec(
+            self.ctx.project,
+            name,
+            number,
+            image_id=self.images[name].present_id or "",
+            replace=replaces,
+            config_hash=self._hash(name),
+        )
 
     def _create(self, name: str, number: int, cause: str, out: ServiceSteps) -> None:
         service = self.ctx.project.services[name]

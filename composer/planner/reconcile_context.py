@@ -68,16 +68,23 @@ class Context:
     warnings: list[str] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
 
+    replicas: dict[str, list[ObservedContainer]] = field(init=False)
+
     def __post_init__(self) -> None:
         self.graph = service_graph(self.project)
         self.order = topological_order(self.graph)
+        self.replicas = {}
+        for c in self.observed.containers:
+            if not c.oneoff:
+                self.replicas.setdefault(c.service, []).append(c)
+        for found in self.replicas.values():
+            found.sort(key=by_number)
 
     # --- observed views -------------------------------------------------
 
     def containers(self, service: str) -> list[ObservedContainer]:
         """The service's replicas (never one-off containers), by number."""
-        found = [c for c in self.observed.containers if c.service == service and not c.oneoff]
-        return sorted(found, key=by_number)
+        return list(self.replicas.get(service, ()))
 
     def oneoffs(self, services: Iterable[str]) -> list[ObservedContainer]:
         wanted = set(services)
