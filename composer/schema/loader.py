@@ -125,9 +125,7 @@ def _load_file(
     return transform_file(tree, filename=name, warn=session.warn)
 
 
-def _load_merged(
-    session: _Session, paths: tuple[str, ...], environment: Mapping[str, str]
-) -> YMap:
+def _load_merged(session: _Session, paths: tuple[str, ...], environment: Mapping[str, str]) -> YMap:
     """Load each file with its ``extends`` resolved, then merge them in order."""
     interpolate = session.options.interpolate
     cache: dict[str, YMap] = {}
@@ -234,7 +232,7 @@ def load_project(options: LoadOptions, warn: Warn) -> Project:
             environ=environment,
             resolve_paths=options.resolve_paths,
         )
-        check_project(tree)
+        check_project(tree, disabled_services=list(disabled))
     else:
         tree["name"] = name
     return bind_project(
