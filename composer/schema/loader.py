@@ -125,8 +125,18 @@ def _load_file(
     return transform_file(tree, filename=name, warn=session.warn)
 
 
-def _load_merged(session: _Session, paths: tuple[str, ...], environment: Mapping[str, str]) -> YMap:
-    """Load each file with its ``extends`` resolved, then merge them in order."""
+def _load_merged(
+    session: _Session,
+    paths: tuple[str, ...],
+    environment: Mapping[str, str],
+    project_dir: Path,
+    chain: tuple[str, ...] = (),
+) -> YMap:
+    """Load each file with its ``extends`` and ``include`` applied, then merge in order.
+
+    Includes are applied per file, before merging, as Docker Compose does, so
+    that an override file may change a service that an include brought in.
+    """
     interpolate = session.options.interpolate
     cache: dict[str, YMap] = {}
 
@@ -142,24 +152,21 @@ def _load_merged(session: _Session, paths: tuple[str, ...], environment: Mapping
         tree = _load_file(session, path, environment, interpolate=interpolate)
         name = STDIN_NAME if path == STDIN else path
         tree = resolve_extends(tree, filename=name, load_file=load_other)
+        tree = _with_includes(session, tree, project_dir, chain)
         merged = merge_trees(merged, tree, consume_base=True)
     return merged
 
 
 def _with_includes(
-    session: _Session,
-    tree: YMap,
-    project_dir: Path,
-    environ: Mapping[str, str],
-    chain: tuple[str, ...] = (),
+    session: _Session, tree: YMap, project_dir: Path, chain: tuple[str, ...]
 ) -> YMap:
     """Apply ``include:`` recursively, each entry loaded as its own project."""
+    environ = session.options.environ
 
     def load_included(entry: IncludeEntry) -> YMap:
         environment = interpolation_environment(list(entry.env_files), environ, session.on_unset)
         paths = tuple(str(p) for p in entry.paths)
-        sub = _load_merged(session, paths, environment)
-        sub = _with_includes(session, sub, entry.project_dir, environ, entry.chain)
+        sub = _load_merged(session, paths, environment, entry.project_dir, entry.chain)
         _rebase_paths(sub, str(entry.project_dir))
         return sub
 
@@ -212,8 +219,7 @@ def load_project(options: LoadOptions, warn: Warn) -> Project:
     session = _Session(options, warn)
     files, env_paths = _discover(options, warn)
     environment = interpolation_environment(env_paths, options.environ, session.on_unset)
-    tree = _load_merged(session, files.files, environment)
-    tree = _with_includes(session, tree, files.project_dir, options.environ)
+    tree = _load_merged(session, files.files, environment, files.project_dir)
     top_name = tree.get("name")
     name = project_name(
         options.project_name,

@@ -174,3 +174,30 @@ def test_content_digests_cover_env_and_config_files(tmp_path: Path) -> None:
     project, _ = load(tmp_path)
     assert str(tmp_path / "app.env") in project.content_digests
     assert str(tmp_path / "c.txt") in project.content_digests
+
+
+def test_override_file_may_change_an_included_service(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "include: [lib/compose.yaml]\nservices:\n  app:\n    image: app\n",
+            "compose.override.yaml": "services:\n  lib:\n    environment: {MODE: dev}\n",
+            "lib/compose.yaml": "services:\n  lib:\n    image: lib\n",
+        },
+    )
+    project, _ = load(tmp_path)
+    assert project.services["lib"].image == "lib"
+    assert project.services["lib"].environment == {"MODE": "dev"}
+
+
+def test_include_clash_is_an_error(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "include: [lib/compose.yaml]\nservices:\n  lib:\n    image: mine\n",
+            "lib/compose.yaml": "services:\n  lib:\n    image: lib\n",
+        },
+    )
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path)
+    assert "lib" in str(info.value)
