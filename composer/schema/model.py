@@ -45,6 +45,17 @@ def _octal_mode(value: object) -> object:
 FileMode = Annotated[int, BeforeValidator(_octal_mode)]
 """Permission bits; strings are read as octal, numbers as written."""
 
+
+def _number_as_text(value: object) -> object:
+    """Numbers where the schema allows ``string | number`` are kept as text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_number_as_text)]
+"""A string that may be written as a number (``mtu: 1500``, ``group_add: [100]``)."""
+
 Condition = Literal["service_started", "service_healthy", "service_completed_successfully"]
 
 
@@ -119,7 +130,7 @@ class ServiceNetwork(Spec):
     ipv6_address: str | None = None
     link_local_ips: list[str] = Field(default_factory=list)
     mac_address: str | None = None
-    driver_opts: dict[str, str] = Field(default_factory=dict)
+    driver_opts: dict[str, Text] = Field(default_factory=dict)
     priority: int | None = None
     gw_priority: int | None = None
 
@@ -390,7 +401,7 @@ class Service(Spec):
     external_links: list[str] = Field(default_factory=list)
     extra_hosts: dict[str, list[str]] = Field(default_factory=dict)
     gpus: list[DeviceRequest] | None = None
-    group_add: list[str] = Field(default_factory=list)
+    group_add: list[Text] = Field(default_factory=list)
     healthcheck: Healthcheck | None = None
     hostname: str | None = None
     image: str | None = None
@@ -468,7 +479,7 @@ class IpamPool(Spec):
 class Ipam(Spec):
     driver: str | None = None
     config: list[IpamPool] = Field(default_factory=list)
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, Text] = Field(default_factory=dict)
 
 
 class Network(Spec):
@@ -476,7 +487,7 @@ class Network(Spec):
 
     name: str | None = None
     driver: str | None = None
-    driver_opts: dict[str, str] = Field(default_factory=dict)
+    driver_opts: dict[str, Text] = Field(default_factory=dict)
     ipam: Ipam | None = None
     external: bool | None = None
     internal: bool | None = None
@@ -491,7 +502,7 @@ class Volume(Spec):
 
     name: str | None = None
     driver: str | None = None
-    driver_opts: dict[str, str] = Field(default_factory=dict)
+    driver_opts: dict[str, Text] = Field(default_factory=dict)
     external: bool | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -517,7 +528,7 @@ class SecretDef(Spec):
     external: bool | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     driver: str | None = None
-    driver_opts: dict[str, str] = Field(default_factory=dict)
+    driver_opts: dict[str, Text] = Field(default_factory=dict)
     template_driver: str | None = None
 
 

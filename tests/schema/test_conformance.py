@@ -7,6 +7,11 @@ one entry per map, one item per list, an ``x-`` extension wherever the schema
 allows one). The value must be accepted by ``bind_project`` and must come
 back out of ``render_project`` with the same meaning: the rendered element,
 read back, binds to an equal model.
+
+The same values then go through the whole loader (YAML file, interpolation,
+transform, merge, normalisation, checks, binding), and a table of short
+syntaxes checks that each comes out in the long form ``docker compose
+config`` prints.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import BaseModel, BeforeValidator
 
 from composer.schema import model as m
 from composer.schema.bind import TOP_LEVEL_KEYS, bind_project
+from composer.schema.loader import LoadOptions, load_project
 from composer.schema.render import render_project, render_service
 from composer.schema.tree import YMap
 from composer.schema.units import parse_bytes, parse_duration
@@ -309,3 +316,187 @@ def test_a_service_with_every_attribute_at_once() -> None:
     assert set(SERVICE_SCHEMA) <= set(rendered)
     again = bind({"services": {"svc": read_back_service(rendered)}})
     assert again.services == project.services
+
+
+# --- through the whole loader ------------------------------------------------
+
+LOADER_OVERRIDES: dict[str, Any] = {
+    # values the semantic checks would rightly refuse as "example"
+    "pull_policy": "always",
+    "restart": "unless-stopped",
+    "extends": {"service": "example"},
+}
+
+CONTEXT = """\
+  example: {image: busybox}
+networks: {example: {}}
+volumes: {example: {}}
+secrets: {example: {file: ./example}}
+configs: {example: {file: ./example}}
+models: {example: {model: ai/example}}
+"""
+"""Everything a generated value may refer to as ``example``."""
+
+
+def load_rendered(tmp_path: Path, service_yaml: str) -> dict[str, Any]:
+    """Load ``services.svc`` (plus CONTEXT) from a real file; render ``svc``.
+
+    The project directory is replaced by ``.`` in the output so that
+    resolved paths compare with what was written.
+    """
+    (tmp_path / "example").write_text("EXAMPLE=1\n", encoding="utf-8")
+    text = "services:\n  svc:\n" + service_yaml + CONTEXT
+    (tmp_path / "compose.yaml").write_text(text, encoding="utf-8")
+    warnings: list[str] = []
+    options = LoadOptions(
+        working_dir=tmp_path, environ={"B": "2", "HOME": "/home/u"}, profiles=("example",)
+    )
+    project = load_project(options, warnings.append)
+    rendered = render_project(project)["services"]["svc"]
+    dumped = json.dumps(rendered).replace(f"{tmp_path}/", "").replace(str(tmp_path), ".")
+    result: dict[str, Any] = json.loads(dumped)
+    return result
+
+
+def _indented(value: Any) -> str:
+    return "".join(f"    {line}\n" for line in yaml.safe_dump(value).splitlines())
+
+
+@pytest.mark.parametrize("attribute", sorted(SERVICE_SCHEMA))
+def test_service_attribute_through_the_loader(tmp_path: Path, attribute: str) -> None:
+    value = LOADER_OVERRIDES.get(attribute)
+    if value is None:
+        value = generate(SERVICE_SCHEMA[attribute], _annotation(m.Service, attribute), [], "")
+    if attribute == "ports":
+        value[0].update(published="8080", host_ip="127.0.0.1")
+    body: dict[str, Any] = {"image": "busybox", attribute: value}
+    loaded = load_rendered(tmp_path, _indented(body))
+    direct = render_service(bind({"services": {"svc": {attribute: value}}}).services["svc"])
+    if attribute == "extends":
+        assert "extends" not in loaded  # applied by the loader, as Docker Compose does
+        return
+    assert loaded[attribute] == direct[attribute]
+
+
+SHORT_SYNTAX: list[tuple[str, str, Any]] = [
+    (
+        "ports",
+        '["8080:80", "127.0.0.1:5000-5001:5000-5001/udp", 3000, "[::1]:9000:9000"]',
+        [
+            {"mode": "ingress", "target": 80, "published": "8080", "protocol": "tcp"},
+            {
+                "mode": "ingress",
+                "host_ip": "127.0.0.1",
+                "target": 5000,
+                "published": "5000",
+                "protocol": "udp",
+            },
+            {
+                "mode": "ingress",
+                "host_ip": "127.0.0.1",
+                "target": 5001,
+                "published": "5001",
+                "protocol": "udp",
+            },
+            {"mode": "ingress", "target": 3000, "protocol": "tcp"},
+            {
+                "mode": "ingress",
+                "host_ip": "::1",
+                "target": 9000,
+                "published": "9000",
+                "protocol": "tcp",
+            },
+        ],
+    ),
+    (
+        "volumes",
+        '["./data:/data:ro", "example:/var/lib", "/anon", "~/x:/x"]',
+        [
+            {"type": "bind", "source": "data", "target": "/data", "read_only": True, "bind": {}},
+            {"type": "volume", "source": "example", "target": "/var/lib", "volume": {}},
+            {"type": "volume", "target": "/anon", "volume": {}},
+            {"type": "bind", "source": "/home/u/x", "target": "/x", "bind": {}},
+        ],
+    ),
+    (
+        "depends_on",
+        "[example]",
+        {"example": {"condition": "service_started", "required": True}},
+    ),
+    ("environment", "[A=1, B]", {"A": "1", "B": "2"}),
+    ("labels", "[a=1, b]", {"a": "1", "b": ""}),
+    ("build", "./app", {"context": "app", "dockerfile": "Dockerfile"}),
+    ("command", '"echo hello world"', ["echo", "hello", "world"]),
+    ("entrypoint", '"/bin/sh -c"', ["/bin/sh", "-c"]),
+    (
+        "healthcheck",
+        '{test: "curl -f http://localhost", interval: 90s, timeout: 1.5s}',
+        {"test": ["CMD-SHELL", "curl -f http://localhost"], "timeout": "1.5s", "interval": "1m30s"},
+    ),
+    ("env_file", "example", [{"path": "example"}]),
+    (
+        "extra_hosts",
+        '["somehost:162.242.195.82", "other=::1"]',
+        ["other=::1", "somehost=162.242.195.82"],
+    ),
+    ("networks", "[example]", {"example": None}),
+    ("secrets", "[example]", [{"source": "example", "target": "/run/secrets/example"}]),
+    ("configs", "[example]", [{"source": "example", "target": "/example"}]),
+    (
+        "ulimits",
+        "{nofile: 1024, nproc: {soft: 1, hard: 2}}",
+        {"nofile": 1024, "nproc": {"soft": 1, "hard": 2}},
+    ),
+    ("tmpfs", "/run", ["/run"]),
+    ("dns", "8.8.8.8", ["8.8.8.8"]),
+    (
+        "devices",
+        '["/dev/ttyUSB0:/dev/ttyUSB1:rwm", "/dev/sda"]',
+        [
+            {"source": "/dev/ttyUSB0", "target": "/dev/ttyUSB1", "permissions": "rwm"},
+            {"source": "/dev/sda", "target": "/dev/sda", "permissions": "rwm"},
+        ],
+    ),
+    ("expose", '[3000, "8000"]', ["3000", "8000"]),
+    ("gpus", "all", [{"count": -1}]),
+    ("models", "[example]", {"example": None}),
+    ("mem_limit", "512m", "536870912"),
+    ("group_add", "[100, wheel]", ["100", "wheel"]),
+    ("sysctls", '["net.core.somaxconn=1024"]', {"net.core.somaxconn": "1024"}),
+    ("post_start", '[{command: "echo hi"}]', [{"command": ["echo", "hi"]}]),
+    (
+        "deploy",
+        '{resources: {limits: {cpus: "0.5", memory: 50M}}}',
+        {"resources": {"limits": {"cpus": 0.5, "memory": "52428800"}}},
+    ),
+    ("stop_grace_period", "1m", "1m0s"),
+    ("cpus", '"1.5"', 1.5),
+    ("privileged", '"true"', True),
+]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "written", "printed"), SHORT_SYNTAX, ids=[c[0] for c in SHORT_SYNTAX]
+)
+def test_short_syntax_comes_out_in_long_form(
+    tmp_path: Path, attribute: str, written: str, printed: Any
+) -> None:
+    loaded = load_rendered(tmp_path, f"    image: busybox\n    {attribute}: {written}\n")
+    assert loaded[attribute] == printed
+
+
+def test_extends_short_form_is_applied(tmp_path: Path) -> None:
+    loaded = load_rendered(tmp_path, "    extends: example\n")
+    assert "extends" not in loaded
+    assert loaded["image"] == "busybox"
+
+
+def test_a_full_service_through_the_loader(tmp_path: Path) -> None:
+    body = {
+        name: LOADER_OVERRIDES.get(name) or generate(prop, _annotation(m.Service, name), [], name)
+        for name, prop in SERVICE_SCHEMA.items()
+        if name not in ("extends", "scale", "container_name", "network_mode")
+    }  # the checks refuse those together with deploy.replicas and networks
+    body["ports"][0].update(published="8080", host_ip="127.0.0.1")
+    loaded = load_rendered(tmp_path, _indented(body))
+    assert set(body) <= set(loaded)
