@@ -309,12 +309,14 @@ def bind_project(
     problem found is raised together in one ``SchemaError``, in file order.
     ``warn`` receives warnings (the obsolete ``version`` attribute).
     """
+    if not isinstance(tree, dict):
+        raise SchemaError("a compose file must be a mapping at the top level")
     legacy = _legacy_v1(tree)
     if legacy is not None:
         raise SchemaError(legacy.message, legacy.hint, problems=[legacy])
 
     if "version" in tree and warn is not None:
-        where = tree.key_locs.get("version")
+        where = _key_loc(tree, "version")
         prefix = f"{where.file}: " if where is not None else ""
         warn(
             f"{prefix}the attribute `version` is obsolete, it will be ignored, "
@@ -349,7 +351,7 @@ def bind_project(
     except ValidationError as exc:
         problems.extend(_translate(exc, data, tree, disabled))
     except (TypeError, ValueError) as exc:  # defensive: a validator raised oddly
-        problems.append(Problem(f"invalid configuration: {exc}", tree.loc))
+        problems.append(Problem(f"invalid configuration: {exc}", getattr(tree, "loc", None)))
 
     if problems or project is None:
         problems.sort(key=_file_order(config_files))
