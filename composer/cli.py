@@ -14,18 +14,14 @@ imported only by the commands that need them.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
-
-from composer.errors import ComposerError
-from composer.options import Invocation, env_flag
 
 if TYPE_CHECKING:
     from composer.cli_commands import Session
+    from composer.options import Invocation
 
 # Global flags that take a value: the word after them is not the verb.
 _VALUED_FLAGS = frozenset(
@@ -61,6 +57,8 @@ def find_verb(args: Sequence[str]) -> str | None:
 
 
 def _debug_requested(args: Sequence[str], environ: Mapping[str, str]) -> bool:
+    from composer.options import env_flag
+
     verb = find_verb(args)
     before_verb = args[: args.index(verb)] if verb is not None else args
     return "--debug" in before_verb or env_flag(environ, "COMPOSER_DEBUG")
@@ -68,10 +66,13 @@ def _debug_requested(args: Sequence[str], environ: Mapping[str, str]) -> bool:
 
 def run(args: Sequence[str], invocation: Invocation, stdout: TextIO, stderr: TextIO) -> int:
     """Run one command line and return its exit code; errors are rendered, not raised."""
+    import contextlib
+
     import typer
     from typer.main import get_command
 
     from composer.cli_commands import Session, build_app
+    from composer.errors import ComposerError
 
     if not args:  # like ``docker compose``: help on stdout, success
         args = ["--help"]
@@ -101,6 +102,7 @@ def run(args: Sequence[str], invocation: Invocation, stdout: TextIO, stderr: Tex
 
 
 def _report(error: BaseException, session: Session, args: Sequence[str]) -> int:
+    from composer.errors import ComposerError
     from composer.render_output import render_error, render_traceback, render_unexpected
 
     options = session.options
@@ -117,11 +119,21 @@ def _report(error: BaseException, session: Session, args: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args in (["--version"], ["version"]):  # answered before typer is even imported
-        from composer.render_output import version_text
+    # The two most frequent questions are answered before typer is even imported.
+    if args in (["--version"], ["version"]):
+        from composer.help_text import version_text
 
         sys.stdout.write(version_text())
         sys.exit(0)
+    if args in ([], ["--help"], ["-h"]):
+        from composer.help_text import TOP_LEVEL_HELP
+
+        sys.stdout.write(TOP_LEVEL_HELP)
+        sys.exit(0)
+    from pathlib import Path
+
+    from composer.options import Invocation
+
     invocation = Invocation(
         working_dir=Path.cwd(), environ=dict(os.environ), read_stdin=sys.stdin.read
     )

@@ -28,6 +28,7 @@ from composer.options import (
 if TYPE_CHECKING:
     from composer.app import ConfigResult, VariablesResult
 
+HELP_WIDTH = 80
 HELP = """composer runs multi-container applications described by Compose files.
 
 It reads compose.yaml (the Compose Specification) like Docker Compose does, and
@@ -59,7 +60,7 @@ def _options(ctx: typer.Context) -> tuple[Session, GlobalOptions]:
 
 def _print_version(ctx: typer.Context, value: bool) -> None:
     if value:
-        from composer.render_output import version_text
+        from composer.help_text import version_text
 
         _session(ctx).stdout.write(version_text())
         raise typer.Exit(0)
@@ -168,7 +169,7 @@ def version_command(
 ) -> None:
     """Show the composer version."""
     session = _session(ctx)
-    from composer.render_output import version_text
+    from composer.help_text import version_text
 
     if fmt not in ("pretty", "json"):
         raise PlanError(f"--format: invalid value {fmt!r}", hint="expected pretty or json")
@@ -353,7 +354,13 @@ def build_app(verb: str | None = None) -> typer.Typer:
         add_completion=False,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        # A fixed width keeps help text identical everywhere, so that the
+        # top-level help can be served without typer (see composer.help_text).
+        context_settings={
+            "help_option_names": ["-h", "--help"],
+            "max_content_width": HELP_WIDTH,
+            "terminal_width": HELP_WIDTH,
+        },
     )
     application.callback()(main_callback)
     for name, (function, short_help) in COMMANDS.items():
@@ -368,3 +375,19 @@ def build_app(verb: str | None = None) -> typer.Typer:
                 context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
             )(_stand_in)
     return application
+
+
+def typer_help(args: list[str]) -> str:
+    """The help typer renders for ``args`` (used to check ``composer.help_text``)."""
+    import contextlib
+    import io
+
+    from typer.main import get_command
+
+    from composer.cli import find_verb
+
+    out = io.StringIO()
+    command = get_command(build_app(find_verb(args)))
+    with contextlib.redirect_stdout(out):
+        command.main(args=[*args, "--help"], prog_name="composer", standalone_mode=False)
+    return out.getvalue()

@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from composer import __version__
 from composer.errors import ComposerError, ConfigError
 
 RED = "\x1b[31m"
@@ -27,13 +26,6 @@ _GO_JSON_ESCAPES = {
     "\u2028": "\\u2028",
     "\u2029": "\\u2029",
 }
-
-
-def version_text(fmt: str = "pretty", short: bool = False) -> str:
-    """What ``composer version`` prints (``--short``, ``--format json``)."""
-    if fmt == "json":
-        return json.dumps({"version": __version__}, separators=(",", ":")) + "\n"
-    return f"{__version__}\n" if short else f"composer version {__version__}\n"
 
 
 def dump_json(data: Any) -> str:

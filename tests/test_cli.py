@@ -17,7 +17,9 @@ import pytest
 
 from composer import __version__, app
 from composer.cli import find_verb, run
+from composer.cli_commands import typer_help
 from composer.errors import ConfigError, Location, PlanError, Problem
+from composer.help_text import TOP_LEVEL_HELP
 from composer.options import (
     ConfigMode,
     ConfigOptions,
@@ -434,6 +436,13 @@ def test_no_arguments_prints_help() -> None:
     result = cli([])
     assert result.code == 0
     assert result.out.startswith("Usage: composer [OPTIONS] COMMAND [ARGS]...")
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["-h"]])
+def test_fast_path_help_matches_typer(args: list[str]) -> None:
+    """composer.help_text must be what typer renders; regenerate it if this fails."""
+    assert typer_help([]) == TOP_LEVEL_HELP, "run: python -m composer.help_text (see its docstring)"
+    assert cli(args).out == TOP_LEVEL_HELP
 
 
 def test_config_help_lists_its_flags() -> None:
