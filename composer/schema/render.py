@@ -439,8 +439,8 @@ def service_for_hash(service: m.Service) -> dict[str, Any]:
 
     The rendered service without the attributes that must not trigger a
     recreate: ``build``, ``pull_policy``, ``scale``, ``depends_on``,
-    ``profiles``, ``deploy.replicas`` (set to 1 when ``deploy`` is present,
-    as Docker Compose does) and the orchestrator's own
+    ``profiles``, ``deploy.replicas`` (and ``deploy`` itself when nothing else
+    is in it) and the orchestrator's own
     ``com.docker.compose.*`` labels. ``service:x`` references are left as
     written; resolving them to containers needs the observed state.
     """
@@ -449,9 +449,13 @@ def service_for_hash(service: m.Service) -> dict[str, Any]:
         out.pop(key, None)
     deploy = out.get("deploy")
     if isinstance(deploy, dict):
-        updated = {**deploy, "replicas": 1}
-        order = [k for k in _ORDER[m.Deploy] if k in updated]
-        out["deploy"] = {k: updated[k] for k in order + [k for k in updated if k not in order]}
+        # Scaling with ``deploy.replicas`` must not recreate anything; Docker
+        # Compose keeps an emptied ``deploy: {}`` in its hash, composer drops it.
+        kept_deploy = {k: v for k, v in deploy.items() if k != "replicas"}
+        if kept_deploy:
+            out["deploy"] = kept_deploy
+        else:
+            del out["deploy"]
     labels = out.get("labels")
     if isinstance(labels, dict):
         kept = {k: v for k, v in labels.items() if not str(k).startswith(OWN_LABEL_PREFIX)}

@@ -59,6 +59,7 @@ def test_deploy_replicas_does_not_recreate() -> None:
     two = make_project(web={**BASE_WEB, "deploy": {"replicas": 2}})
     four = make_project(web={**BASE_WEB, "deploy": {"replicas": 4}})
     assert service_hash(two, "web") == service_hash(four, "web")
+    assert service_hash(two, "web") == service_hash(BASE, "web")
 
 
 @pytest.mark.parametrize(

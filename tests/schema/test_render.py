@@ -427,8 +427,10 @@ def test_service_for_hash_drops_what_must_not_recreate() -> None:
     canonical = service_for_hash(p.services["web"])
     for dropped in ("build", "pull_policy", "scale", "profiles", "depends_on"):
         assert dropped not in canonical
-    assert canonical["deploy"] == {"mode": "replicated", "replicas": 1, "labels": {"a": "b"}}
-    assert list(canonical["deploy"]) == ["mode", "replicas", "labels"]
+    assert canonical["deploy"] == {"mode": "replicated", "labels": {"a": "b"}}
+    assert list(canonical["deploy"]) == ["mode", "labels"]
+    only_replicas = project("services: {web: {image: nginx, deploy: {replicas: 2}}}")
+    assert "deploy" not in service_for_hash(only_replicas.services["web"])
     assert canonical["labels"] == {"keep": "yes"}
     assert canonical["environment"] == {"A": "1"}
     assert canonical["image"] == "nginx"
