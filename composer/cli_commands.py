@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
+from composer.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS
+from composer.cli_ops import COMMANDS as OPS_COMMANDS
 from composer.errors import PlanError
 from composer.options import (
     ConfigOptions,
@@ -333,8 +335,12 @@ def render_variables(result: VariablesResult, fmt: str) -> str:
 
 
 # verb -> (command function, one-line help); the order is the order of --help.
+# Verbs live in modules by family (composer/cli_lifecycle.py: up, down, start ...;
+# composer/cli_ops.py: ps, logs, exec ...); each exports a COMMANDS table.
 COMMANDS: dict[str, tuple[Callable[..., None], str]] = {
     "config": (config_command, "Parse, resolve and render the compose file in canonical format."),
+    **LIFECYCLE_COMMANDS,
+    **OPS_COMMANDS,
     "version": (version_command, "Show the composer version."),
 }
 

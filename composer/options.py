@@ -19,6 +19,8 @@ from composer.errors import PlanError
 PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 ANSI_MODES = ("never", "always", "auto")
 BACKENDS = ("native", "docker")
+DEFAULT_BACKEND = "docker"
+"""The Docker Engine until the native engine ships; then the native one."""
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -55,7 +57,7 @@ class GlobalOptions:
     ansi: str = "auto"
     dry_run: bool = False
     debug: bool = False
-    backend: str = "native"
+    backend: str = DEFAULT_BACKEND
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ def build_global_options(flags: GlobalFlags, environ: Mapping[str, str]) -> Glob
     """
     progress = flags.progress or environ.get("COMPOSE_PROGRESS") or "auto"
     ansi = flags.ansi or environ.get("COMPOSE_ANSI") or "auto"
-    backend = flags.backend or environ.get("COMPOSER_BACKEND") or "native"
+    backend = flags.backend or environ.get("COMPOSER_BACKEND") or DEFAULT_BACKEND
     progress_source = "--progress" if flags.progress else "COMPOSE_PROGRESS"
     ansi_source = "--ansi" if flags.ansi else "COMPOSE_ANSI"
     backend_source = "--backend" if flags.backend else "COMPOSER_BACKEND"

@@ -1,0 +1,10 @@
+"""CLI verbs that change the stack (up, down, start, stop ...).
+
+Registered through ``COMMANDS`` in composer.cli_commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+COMMANDS: dict[str, tuple[Callable[..., None], str]] = {}
