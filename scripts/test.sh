@@ -10,8 +10,9 @@ section() { printf '\n=== %s\n' "$*"; }
 
 # --- system packages ----------------------------------------------------------
 # Engines and tools the end-to-end tests drive are installed here (apt).
-section "system packages"
-echo "nothing to install yet"
+section "system packages and engines (docker.io, busybox-static, tini; dockerd; bb:latest)"
+bash scripts/engines.sh start
+trap 'bash scripts/engines.sh stop' EXIT
 
 # --- python environment -------------------------------------------------------
 section "python environment (.venv, composer + dev tools)"
@@ -27,4 +28,4 @@ section "mypy --strict"
 
 # --- tests --------------------------------------------------------------------
 section "pytest"
-.venv/bin/pytest "$@"
+.venv/bin/pytest --timeout=900 "$@"
