@@ -1,457 +1,110 @@
-"""The backend interface: backend-neutral specs, observed state and the verbs.
+"""The backend interface: the verbs every engine implements, and its records.
 
 The planner talks to every engine (Docker, native, the in-memory fake)
-through this one module. Backends receive *specs* — plain frozen records that
-already hold resolved names, labels and values — and never the ``Project``,
-so that each backend is a thin translation and cannot make decisions of its
-own. ``observe`` returns one snapshot (``ObservedState``) that is the
-planner's only read of the engine: the executor never asks "does it exist?".
+through this one module. Backends receive *specs* (``specs.py``: plain
+frozen records that already hold resolved names, labels and values) and
+never the ``Project``, so that each backend is a thin translation and
+cannot make decisions of its own. ``observe`` returns one snapshot
+(``observed.py``: ``ObservedState``) that is the planner's only read of the
+engine. The verbs that serve the CLI around a running project (logs, exec,
+events, listings, copies) use the records of ``runtime.py``.
 
-Mappings in these records are typed ``Mapping`` and are never mutated after
-construction; sequences are tuples. Durations are seconds, sizes bytes.
-Backends raise only ``composer.errors.BackendError`` subclasses
-(``NotFound``, ``Conflict``, ``Unavailable``, ``Unsupported``).
+Every record is re-exported here, so ``composer.backends.base`` stays the
+one import path. Backends raise only ``composer.errors.BackendError``
+subclasses (``NotFound``, ``Conflict``, ``Unavailable``, ``Unsupported``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
-
-ImageRef = str
-"""An image reference as written (``nginx:1.27``, ``registry/app@sha256:…``)."""
-
-ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead"]
-Health = Literal["starting", "healthy", "unhealthy"]
-MountType = Literal["bind", "volume", "tmpfs", "image", "npipe", "cluster", "config", "secret"]
-
-DEFAULT_STOP_TIMEOUT = 10.0
-"""Seconds between the stop signal and SIGKILL when ``stop_grace_period`` is unset."""
-
-
-# --- container pieces -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PortSpec:
-    """One port: published to the host when ``published`` is set (may be a range)."""
-
-    target: int
-    published: str | None = None
-    host_ip: str | None = None
-    protocol: str = "tcp"
-    mode: str = "ingress"
-    name: str | None = None
-    app_protocol: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MountSpec:
-    """Something mounted into the container's filesystem.
-
-    ``type`` picks which fields matter:
-
-    * ``bind``: ``source`` is an absolute host path.
-    * ``volume``: ``source`` is the *engine* name of a named volume, or
-      ``None`` for an anonymous volume (the backend creates one; the planner
-      may set ``source`` to carry an old anonymous volume over on recreate).
-    * ``tmpfs``: ``tmpfs_size``/``tmpfs_mode``.
-    * ``image``: ``source`` is an image reference.
-    * ``config``/``secret``: a file placed at ``target``; its bytes come from
-      ``source`` (a host file) or from ``content`` (inline content or an
-      environment value). ``uid``/``gid``/``mode`` are honoured, unlike
-      Docker Compose outside Swarm.
-    """
-
-    type: MountType
-    target: str
-    source: str | None = None
-    read_only: bool = False
-    consistency: str | None = None
-    bind_propagation: str | None = None
-    bind_create_host_path: bool = True
-    bind_recursive: str | None = None
-    bind_selinux: str | None = None
-    volume_nocopy: bool = False
-    volume_subpath: str | None = None
-    volume_labels: Mapping[str, str] = field(default_factory=dict)
-    tmpfs_size: int | None = None
-    tmpfs_mode: int | None = None
-    image_subpath: str | None = None
-    content: str | None = None
-    uid: str | None = None
-    gid: str | None = None
-    mode: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkAttachment:
-    """How the container joins one network (``network`` is the engine name)."""
-
-    network: str
-    key: str | None = None
-    aliases: tuple[str, ...] = ()
-    ipv4_address: str | None = None
-    ipv6_address: str | None = None
-    link_local_ips: tuple[str, ...] = ()
-    mac_address: str | None = None
-    interface_name: str | None = None
-    priority: int = 0
-    gw_priority: int = 0
-    driver_opts: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class HealthcheckSpec:
-    """A healthcheck; ``None`` durations/retries mean "the engine default".
-
-    ``test`` is ``("CMD", …)``, ``("CMD-SHELL", "…")`` or ``("NONE",)``;
-    ``None`` keeps the image's test. ``disable`` is already folded into
-    ``test == ("NONE",)``.
-    """
-
-    test: tuple[str, ...] | None = None
-    interval: float | None = None
-    timeout: float | None = None
-    retries: int | None = None
-    start_period: float | None = None
-    start_interval: float | None = None
-
-    @property
-    def disabled(self) -> bool:
-        return self.test == ("NONE",)
-
-
-@dataclass(frozen=True, slots=True)
-class LoggingSpec:
-    driver: str | None = None
-    options: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class UlimitSpec:
-    soft: int
-    hard: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSpec:
-    """A host device mapped into the container."""
-
-    source: str
-    target: str
-    permissions: str = "rwm"
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceRequestSpec:
-    """A device reservation (GPUs): ``count == -1`` means all."""
-
-    driver: str | None = None
-    count: int | None = None
-    device_ids: tuple[str, ...] = ()
-    capabilities: tuple[str, ...] = ()
-    options: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class BlkioSpec:
-    """Block IO weights and throttles; throttles are ``(device path, rate)``."""
-
-    weight: int | None = None
-    weight_device: tuple[tuple[str, int], ...] = ()
-    device_read_bps: tuple[tuple[str, int], ...] = ()
-    device_read_iops: tuple[tuple[str, int], ...] = ()
-    device_write_bps: tuple[tuple[str, int], ...] = ()
-    device_write_iops: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ResourcesSpec:
-    """cgroup limits, merged from the service and ``deploy.resources``."""
-
-    mem_limit: int | None = None
-    mem_reservation: int | None = None
-    memswap_limit: int | None = None
-    mem_swappiness: int | None = None
-    cpus: float | None = None
-    cpu_shares: int | None = None
-    cpu_period: int | None = None
-    cpu_quota: int | None = None
-    cpu_rt_period: int | None = None
-    cpu_rt_runtime: int | None = None
-    cpu_count: int | None = None
-    cpu_percent: int | None = None
-    cpuset: str | None = None
-    pids_limit: int | None = None
-    oom_kill_disable: bool | None = None
-    oom_score_adj: int | None = None
-    blkio: BlkioSpec | None = None
-    device_requests: tuple[DeviceRequestSpec, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HookSpec:
-    """A ``post_start``/``pre_stop`` command run inside the container."""
-
-    command: tuple[str, ...]
-    user: str | None = None
-    privileged: bool = False
-    working_dir: str | None = None
-    environment: Mapping[str, str] = field(default_factory=dict)
-
-
-# --- resource specs ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerSpec:
-    """Everything a backend needs to create one container.
-
-    ``labels`` already holds every ``com.docker.compose.*`` label, including
-    the config hash. ``number`` is ``None`` for one-off (``run``) containers.
-    References to other services (``network_mode: service:x``, ``links``,
-    ``volumes_from``) are resolved to container names.
-    """
-
-    name: str
-    service: str
-    image: ImageRef
-    labels: Mapping[str, str]
-    number: int | None = 1
-    oneoff: bool = False
-    command: tuple[str, ...] | None = None
-    entrypoint: tuple[str, ...] | None = None
-    environment: Mapping[str, str] = field(default_factory=dict)
-    user: str | None = None
-    working_dir: str | None = None
-    hostname: str | None = None
-    domainname: str | None = None
-    mac_address: str | None = None
-    ports: tuple[PortSpec, ...] = ()
-    expose: tuple[str, ...] = ()
-    mounts: tuple[MountSpec, ...] = ()
-    tmpfs: Mapping[str, str] = field(default_factory=dict)
-    volumes_from: tuple[str, ...] = ()
-    networks: tuple[NetworkAttachment, ...] = ()
-    network_mode: str | None = None
-    links: tuple[str, ...] = ()
-    external_links: tuple[str, ...] = ()
-    dns: tuple[str, ...] = ()
-    dns_search: tuple[str, ...] = ()
-    dns_opt: tuple[str, ...] = ()
-    extra_hosts: tuple[tuple[str, str], ...] = ()
-    restart: str | None = None
-    init: bool | None = None
-    stop_signal: str | None = None
-    stop_timeout: float = DEFAULT_STOP_TIMEOUT
-    healthcheck: HealthcheckSpec | None = None
-    logging: LoggingSpec | None = None
-    ulimits: Mapping[str, UlimitSpec] = field(default_factory=dict)
-    sysctls: Mapping[str, str] = field(default_factory=dict)
-    cap_add: tuple[str, ...] = ()
-    cap_drop: tuple[str, ...] = ()
-    privileged: bool = False
-    security_opt: tuple[str, ...] = ()
-    read_only: bool = False
-    shm_size: int | None = None
-    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
-    devices: tuple[DeviceSpec, ...] = ()
-    device_cgroup_rules: tuple[str, ...] = ()
-    ipc: str | None = None
-    pid: str | None = None
-    uts: str | None = None
-    cgroup: str | None = None
-    cgroup_parent: str | None = None
-    userns_mode: str | None = None
-    group_add: tuple[str, ...] = ()
-    tty: bool = False
-    stdin_open: bool = False
-    platform: str | None = None
-    runtime: str | None = None
-    isolation: str | None = None
-    storage_opt: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    use_api_socket: bool = False
-    post_start: tuple[HookSpec, ...] = ()
-    pre_stop: tuple[HookSpec, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class IpamPoolSpec:
-    subnet: str | None = None
-    ip_range: str | None = None
-    gateway: str | None = None
-    aux_addresses: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class IpamSpec:
-    driver: str | None = None
-    config: tuple[IpamPoolSpec, ...] = ()
-    options: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkSpec:
-    """A network to create; ``name`` is the engine name, ``key`` the compose key.
-
-    ``labels`` includes the compose labels (project, network key, config hash).
-    An ``external`` network is never created, only expected to exist.
-    """
-
-    name: str
-    key: str
-    driver: str | None = None
-    driver_opts: Mapping[str, str] = field(default_factory=dict)
-    ipam: IpamSpec | None = None
-    internal: bool = False
-    enable_ipv4: bool | None = None
-    enable_ipv6: bool | None = None
-    attachable: bool = False
-    labels: Mapping[str, str] = field(default_factory=dict)
-    external: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class VolumeSpec:
-    """A named volume to create; ``labels`` includes the compose labels."""
-
-    name: str
-    key: str
-    driver: str | None = None
-    driver_opts: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    external: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BuildSpec:
-    """An image build; ``tag`` is the service's image name, ``tags`` extra tags."""
-
-    tag: ImageRef
-    context: str
-    dockerfile: str | None = None
-    dockerfile_inline: str | None = None
-    args: Mapping[str, str] = field(default_factory=dict)
-    target: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    tags: tuple[str, ...] = ()
-    no_cache: bool = False
-    pull: bool = False
-    network: str | None = None
-    extra_hosts: tuple[tuple[str, str], ...] = ()
-    shm_size: int | None = None
-    additional_contexts: Mapping[str, str] = field(default_factory=dict)
-    platforms: tuple[str, ...] = ()
-    cache_from: tuple[str, ...] = ()
-    cache_to: tuple[str, ...] = ()
-    ssh: tuple[str, ...] = ()
-    secrets: tuple[MountSpec, ...] = ()
-    ulimits: Mapping[str, UlimitSpec] = field(default_factory=dict)
-    privileged: bool = False
-    isolation: str | None = None
-    entitlements: tuple[str, ...] = ()
-
-
-# --- observed state ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedContainer:
-    """A container of the project as the engine reports it."""
-
-    id: str
-    name: str
-    service: str
-    number: int | None
-    oneoff: bool
-    state: ContainerState
-    health: Health | None = None
-    exit_code: int | None = None
-    config_hash: str = ""
-    image_id: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    networks: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-    anonymous_volumes: tuple[tuple[str, str], ...] = ()
-    """``(target, engine volume name)`` of each anonymous volume."""
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedNetwork:
-    """A network on the engine; ``external`` when it is not this project's own
-    (no ``com.docker.compose.project`` label naming the project)."""
-
-    name: str
-    key: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    config_hash: str = ""
-    external: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedVolume:
-    """A volume on the engine; ``external`` as for ``ObservedNetwork``."""
-
-    name: str
-    key: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    driver: str | None = None
-    driver_opts: Mapping[str, str] = field(default_factory=dict)
-    config_hash: str = ""
-    external: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedImage:
-    ref: ImageRef
-    id: str
-    created_at: float | None = None
-    """When the image was pulled/built (for ``pull_policy: daily`` and the like)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedState:
-    """One snapshot of everything the planner needs to know about the engine.
-
-    ``networks``/``volumes`` hold every network and volume on the engine,
-    keyed by engine name, the project's own ones and the others (flagged
-    ``external``: candidates for ``external: true`` references, never
-    orphans); ``images`` holds the references asked for in
-    ``observe(images=...)`` that exist locally.
-    """
-
-    project: str
-    containers: tuple[ObservedContainer, ...] = ()
-    networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)
-    volumes: Mapping[str, ObservedVolume] = field(default_factory=dict)
-    images: Mapping[ImageRef, ObservedImage] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerStatus:
-    """What ``inspect_container`` returns while the executor waits on a container."""
-
-    state: ContainerState
-    health: Health | None = None
-    exit_code: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProgressUpdate:
-    """One step of a pull or build: ``id`` is a layer id or build step."""
-
-    id: str
-    status: str
-    current: int | None = None
-    total: int | None = None
-
-
-Progress = Callable[[ProgressUpdate], None]
-
+from collections.abc import Iterator, Mapping, Sequence
+from typing import BinaryIO, Protocol
+
+from composer.backends.observed import (
+    ContainerState,
+    ContainerStatus,
+    Health,
+    ObservedContainer,
+    ObservedImage,
+    ObservedNetwork,
+    ObservedState,
+    ObservedVolume,
+    PortBinding,
+    Progress,
+    ProgressUpdate,
+)
+from composer.backends.runtime import (
+    EngineEvent,
+    EventType,
+    ImageInfo,
+    LogLine,
+    LogStream,
+    PathStat,
+    ProjectSummary,
+)
+from composer.backends.specs import (
+    DEFAULT_STOP_TIMEOUT,
+    BlkioSpec,
+    BuildSpec,
+    ContainerSpec,
+    DeviceRequestSpec,
+    DeviceSpec,
+    HealthcheckSpec,
+    HookSpec,
+    ImageRef,
+    IpamPoolSpec,
+    IpamSpec,
+    LoggingSpec,
+    MountSpec,
+    MountType,
+    NetworkAttachment,
+    NetworkSpec,
+    PortSpec,
+    ResourcesSpec,
+    UlimitSpec,
+    VolumeSpec,
+)
+
+__all__ = [
+    "DEFAULT_STOP_TIMEOUT",
+    "Backend",
+    "BlkioSpec",
+    "BuildSpec",
+    "ContainerSpec",
+    "ContainerState",
+    "ContainerStatus",
+    "DeviceRequestSpec",
+    "DeviceSpec",
+    "EngineEvent",
+    "EventType",
+    "Health",
+    "HealthcheckSpec",
+    "HookSpec",
+    "ImageInfo",
+    "ImageRef",
+    "IpamPoolSpec",
+    "IpamSpec",
+    "LogLine",
+    "LogStream",
+    "LoggingSpec",
+    "MountSpec",
+    "MountType",
+    "NetworkAttachment",
+    "NetworkSpec",
+    "ObservedContainer",
+    "ObservedImage",
+    "ObservedNetwork",
+    "ObservedState",
+    "ObservedVolume",
+    "PathStat",
+    "PortBinding",
+    "PortSpec",
+    "Progress",
+    "ProgressUpdate",
+    "ProjectSummary",
+    "ResourcesSpec",
+    "UlimitSpec",
+    "VolumeSpec",
+]
 
 # --- the verbs --------------------------------------------------------------
 
@@ -510,3 +163,110 @@ class Backend(Protocol):
     def unpause_container(self, id: str) -> None: ...
 
     def inspect_container(self, id: str) -> ContainerStatus: ...
+
+    # --- around a running project (the CLI's verbs) -----------------------------
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        since: float | None = None,
+        until: float | None = None,
+        tail: int | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[LogLine]:
+        """The container's output, split into lines and by stream.
+
+        ``since``/``until`` are epoch seconds; ``tail`` keeps the last N lines
+        (``None``: all); ``timestamps`` fills ``LogLine.time``. With
+        ``follow`` the iterator blocks for new lines and ends when the
+        container stops; closing the iterator releases the connection.
+        """
+        ...
+
+    def exec_run(
+        self,
+        container_id: str,
+        command: Sequence[str],
+        *,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        tty: bool = False,
+        stdin: BinaryIO | None = None,
+        privileged: bool = False,
+        detach: bool = False,
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+    ) -> int:
+        """Run ``command`` in the running container; return its exit code (0 when detached).
+
+        Output is written to ``stdout``/``stderr`` as it comes (discarded
+        when ``None``; with ``tty`` everything goes to ``stdout``); ``stdin``
+        is forwarded until its end. ``Conflict`` when the container is not
+        running.
+        """
+        ...
+
+    def attach_run(
+        self,
+        container_id: str,
+        *,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+        tty: bool,
+    ) -> int:
+        """Attach to the container's stdio, start it unless it runs, and wait for its exit.
+
+        Attaching comes before starting so that no output is lost. Returns
+        the exit code. Output as for ``exec_run``.
+        """
+        ...
+
+    def wait_container(self, container_id: str, timeout: float | None = None) -> int:
+        """Block until the container is not running; return its exit code.
+
+        Returns at once for a container that has already exited;
+        ``Unavailable`` when ``timeout`` seconds pass first.
+        """
+        ...
+
+    def top(
+        self, container_id: str, ps_args: str | None = None
+    ) -> tuple[list[str], list[list[str]]]:
+        """The processes of a running container: ``(titles, rows)`` as ``ps`` prints them."""
+        ...
+
+    def stat_path(self, container_id: str, path: str) -> PathStat:
+        """What ``path`` is in the container (``NotFound`` when it does not exist)."""
+        ...
+
+    def copy_to(self, container_id: str, dest_path: str, tar_stream: bytes) -> None:
+        """Extract the tar archive ``tar_stream`` into the directory ``dest_path``."""
+        ...
+
+    def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
+        """A tar archive of ``path`` (file or directory), in chunks."""
+        ...
+
+    def events(
+        self, project: str, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[EngineEvent]:
+        """The project's events as they happen (blocking; ends at ``until`` when given)."""
+        ...
+
+    def list_projects(self) -> list[ProjectSummary]:
+        """Every project with containers on the engine (one list call), sorted by name."""
+        ...
+
+    def list_images(self, refs: Sequence[str]) -> list[ImageInfo]:
+        """The local images among ``refs`` (references or ids), in order; missing ones skipped."""
+        ...
+
+    def push_image(self, ref: ImageRef, progress: Progress | None = None) -> None: ...
+
+    def container_ports(self, container_id: str) -> list[PortBinding]:
+        """The container's actual host bindings (published ports only)."""
+        ...
