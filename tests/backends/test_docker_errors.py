@@ -10,6 +10,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 import requests
+import urllib3
 
 from composer.backends.docker import DockerBackend
 from composer.backends.docker.errors import engine_errors, error_table, kind_of, translate
@@ -56,7 +57,15 @@ def http_error(status: int, message: str) -> docker.errors.APIError:
         (docker.errors.StreamParseError(ValueError("x")), BackendError, "x"),
         (docker.errors.DockerException("odd"), BackendError, "odd"),
         (requests.exceptions.ConnectionError("refused"), Unavailable, "cannot reach"),
-        (requests.exceptions.ReadTimeout("slow"), Unavailable, "cannot reach"),
+        (requests.exceptions.ReadTimeout("slow"), Unavailable, "do thing: timed out"),
+        (
+            requests.exceptions.ConnectionError(
+                urllib3.exceptions.ReadTimeoutError(None, "/wait", "Read timed out.")  # type: ignore[arg-type]
+            ),
+            Unavailable,
+            "do thing: timed out",
+        ),
+        (urllib3.exceptions.ProtocolError("connection broken"), BackendError, "broken"),
         (requests.exceptions.ChunkedEncodingError("cut"), BackendError, "cut"),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v)[:20],

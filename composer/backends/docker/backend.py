@@ -6,21 +6,18 @@ docker SDK is imported when the backend is constructed, never at module
 import, and the daemon is first contacted on the first verb (so building a
 backend for ``--help`` or ``config`` costs nothing).
 
-``post_start``/``pre_stop`` hooks have no place in the Engine's container
-model; they are kept with the container in the ``composer.hooks`` label
-(only when a service has hooks) so that a later process starting or
-stopping the container runs them too.
+``post_start``/``pre_stop`` hooks are kept in a container label
+(``hooks.py``). The verbs that serve the CLI around a running project
+(logs, exec, attach, events, listings, copies) are in ``runtime.py``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any, BinaryIO
 
 from composer.backends.base import (
     BuildSpec,
@@ -38,64 +35,15 @@ from composer.backends.docker import images as _images
 from composer.backends.docker import mounts as _mounts
 from composer.backends.docker import networks as _networks
 from composer.backends.docker import observe as _observe
+from composer.backends.docker import runtime_calls as _runtime
 from composer.backends.docker import volumes as _volumes
-from composer.backends.docker.client import Endpoint, connect, resolve_endpoint
-from composer.backends.docker.errors import engine_errors
+from composer.backends.docker.client import Endpoint
+from composer.backends.docker.hooks import HOOKS_LABEL, hooks_from_label, hooks_to_label
+from composer.backends.docker.runtime import RuntimeVerbs
 from composer.errors import BackendError, Conflict, NotFound, Unsupported
 
-if TYPE_CHECKING:
-    from docker import APIClient
-    from docker.auth import AuthConfig
 
-HOOKS_LABEL = "composer.hooks"
-
-
-def _hooks_to_label(spec: ContainerSpec) -> str | None:
-    if not spec.post_start and not spec.pre_stop:
-        return None
-
-    def one(h: HookSpec) -> dict[str, Any]:
-        return {
-            "command": list(h.command),
-            "user": h.user,
-            "privileged": h.privileged,
-            "working_dir": h.working_dir,
-            "environment": dict(h.environment),
-        }
-
-    return json.dumps(
-        {
-            "post_start": [one(h) for h in spec.post_start],
-            "pre_stop": [one(h) for h in spec.pre_stop],
-        },
-        sort_keys=True,
-    )
-
-
-def _hooks_from_label(labels: Mapping[str, str]) -> dict[str, tuple[HookSpec, ...]]:
-    raw = labels.get(HOOKS_LABEL)
-    if not raw:
-        return {"post_start": (), "pre_stop": ()}
-    try:
-        data = json.loads(raw)
-        return {
-            phase: tuple(
-                HookSpec(
-                    command=tuple(h["command"]),
-                    user=h.get("user"),
-                    privileged=bool(h.get("privileged")),
-                    working_dir=h.get("working_dir"),
-                    environment=dict(h.get("environment") or {}),
-                )
-                for h in data.get(phase, ())
-            )
-            for phase in ("post_start", "pre_stop")
-        }
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BackendError(f"unreadable {HOOKS_LABEL} label: {exc}") from exc
-
-
-class DockerBackend:
+class DockerBackend(RuntimeVerbs):
     """The Backend protocol on a Docker Engine reached as the docker CLI would.
 
     ``environ`` is the only environment read (``DOCKER_HOST``,
@@ -104,52 +52,8 @@ class DockerBackend:
     """
 
     def __init__(self, environ: Mapping[str, str], *, endpoint: Endpoint | None = None) -> None:
-        import docker  # noqa: F401  (loaded here, with the backend, not at import)
-
-        self._environ = dict(environ)
-        self._endpoint = endpoint if endpoint is not None else resolve_endpoint(self._environ)
-        self._lock = threading.Lock()
-        self._api: APIClient | None = None
-        self._auth: AuthConfig | None = None
+        super().__init__(environ, endpoint=endpoint)
         self._hooks: dict[str, dict[str, tuple[HookSpec, ...]]] = {}
-
-    # --- plumbing -----------------------------------------------------------
-
-    @property
-    def endpoint(self) -> Endpoint:
-        return self._endpoint
-
-    @property
-    def api(self) -> APIClient:
-        """The connected SDK client (connects and negotiates on first use)."""
-        with self._lock:
-            if self._api is None:
-                self._api = connect(self._endpoint, self._environ)
-            return self._api
-
-    @property
-    def api_version(self) -> str:
-        return str(self.api.api_version)
-
-    def _credentials(self) -> AuthConfig:
-        with self._lock:
-            if self._auth is None:
-                cfg_dir = self._endpoint.config_dir
-                self._auth = _images.load_auth(
-                    cfg_dir / "config.json" if cfg_dir else None, self._environ
-                )
-            return self._auth
-
-    @contextmanager
-    def _engine(self, what: str) -> Iterator[APIClient]:
-        with engine_errors(what, self._endpoint):
-            yield self.api
-
-    def close(self) -> None:
-        with self._lock:
-            if self._api is not None:
-                self._api.close()
-                self._api = None
 
     def _engine_socket(self) -> str | None:
         host = self._endpoint.host
@@ -243,7 +147,7 @@ class DockerBackend:
 
     def create_container(self, spec: ContainerSpec) -> str:
         request = _containers.create_request(spec, self.api_version, self._engine_socket())
-        hooks_label = _hooks_to_label(spec)
+        hooks_label = hooks_to_label(spec)
         if hooks_label is not None:
             request.body["Labels"][HOOKS_LABEL] = hooks_label
         with self._engine(f"create container {spec.name}") as api:
@@ -301,7 +205,7 @@ class DockerBackend:
             return known
         with self._engine(f"inspect container {container_id}") as api:
             labels = (api.inspect_container(container_id).get("Config") or {}).get("Labels") or {}
-        hooks = _hooks_from_label(labels)
+        hooks = hooks_from_label(labels)
         with self._lock:
             self._hooks[container_id] = hooks
         return hooks
@@ -367,3 +271,32 @@ class DockerBackend:
     def inspect_container(self, id: str) -> ContainerStatus:
         with self._engine(f"inspect container {id}") as api:
             return _observe.status_from_inspect(api.inspect_container(id))
+
+    def attach_run(
+        self,
+        container_id: str,
+        *,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+        tty: bool,
+    ) -> int:
+        """Attach first, then start (running hooks), stream until the end, wait.
+
+        The framing follows the container's own TTY setting; ``tty`` is
+        what the caller expects and is not needed here.
+        """
+        with self._engine(f"attach to container {container_id}") as api:
+            info = api.inspect_container(container_id)
+            has_tty = bool((info.get("Config") or {}).get("Tty"))
+            running = bool((info.get("State") or {}).get("Running"))
+            sock = _runtime.attach_socket(api, container_id, stdin is not None)
+        try:
+            if not running:
+                self.start_container(container_id)
+        except BaseException:
+            _runtime.close_hijacked(sock)
+            raise
+        with self._engine(f"attach to container {container_id}"):
+            _runtime.stream_hijacked(sock, has_tty, stdin, stdout, stderr)
+        return self.wait_container(container_id)

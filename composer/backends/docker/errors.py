@@ -1,11 +1,13 @@
 """The one place where docker SDK and HTTP errors become composer errors.
 
 Every verb of the Docker backend runs its engine calls inside
-``engine_errors(...)``; nothing from ``docker.errors`` or ``requests`` leaves
-this package. ``error_table`` names every class of ``docker.errors``
-explicitly (a test fails when a new SDK release adds one), and the HTTP
+``engine_errors(...)``; nothing from ``docker.errors``, ``requests`` or
+``urllib3`` (read while streaming logs and events) leaves this package.
+``error_table`` names every class of ``docker.errors`` explicitly (a test
+fails when a new SDK release adds one), and the HTTP
 status of an ``APIError`` refines the class: 404 → ``NotFound``, 409/403 →
-``Conflict``, 501 → ``Unsupported``.
+``Conflict``, 501 → ``Unsupported``. A read timeout is ``Unavailable`` with
+"timed out" (the daemon is there but did not answer in time).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def error_table() -> tuple[tuple[type[BaseException], ErrorKind], ...]:
     """
     import docker.errors as de
     import requests.exceptions as rex
+    import urllib3.exceptions as u3
 
     return (
         (de.ImageNotFound, NotFound),
@@ -64,6 +67,7 @@ def error_table() -> tuple[tuple[type[BaseException], ErrorKind], ...]:
         (rex.ConnectionError, Unavailable),
         (rex.Timeout, Unavailable),
         (rex.RequestException, BackendError),
+        (u3.HTTPError, BackendError),
     )
 
 
@@ -104,6 +108,19 @@ def _unreachable(exc: BaseException, endpoint: Endpoint | None) -> Unavailable:
     return Unavailable(f"cannot reach the Docker daemon{where}", hint=UNAVAILABLE_HINT)
 
 
+def _read_timeout(exc: BaseException) -> bool:
+    """A read timeout, however the transport wraps it (the unix socket adapter
+    reports one as a ``ConnectionError`` around urllib3's ``ReadTimeoutError``)."""
+    import requests.exceptions as rex
+    import urllib3.exceptions as u3
+
+    if isinstance(exc, (rex.ReadTimeout, u3.ReadTimeoutError)):
+        return True
+    return isinstance(exc, rex.ConnectionError) and any(
+        isinstance(arg, u3.ReadTimeoutError) for arg in exc.args
+    )
+
+
 def translate(exc: BaseException, what: str, endpoint: Endpoint | None = None) -> BackendError:
     """Turn any SDK/transport error into the matching ``BackendError``."""
     if isinstance(exc, BackendError):
@@ -113,6 +130,9 @@ def translate(exc: BaseException, what: str, endpoint: Endpoint | None = None) -
     kind = kind_of(type(exc))
     if isinstance(exc, de.APIError):
         return _api_error(exc, what)
+    if _read_timeout(exc):
+        # The engine took the request but did not answer in time (a wait with a timeout).
+        return Unavailable(f"{what}: timed out")
     if kind is Unavailable or (
         isinstance(exc, de.DockerException)
         and "Error while fetching server API version" in str(exc)
@@ -134,10 +154,17 @@ def engine_errors(what: str, endpoint: Endpoint | None = None) -> Iterator[None]
     """
     import docker.errors as de
     import requests.exceptions as rex
+    import urllib3.exceptions as u3
 
     try:
         yield
     except BackendError:
         raise
-    except (de.DockerException, de.StreamParseError, rex.RequestException, OSError) as exc:
+    except (
+        de.DockerException,
+        de.StreamParseError,
+        rex.RequestException,
+        u3.HTTPError,
+        OSError,
+    ) as exc:
         raise translate(exc, what, endpoint) from exc

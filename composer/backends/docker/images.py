@@ -144,6 +144,43 @@ def pull(
     return str(api.inspect_image(ref)["Id"])  # type: ignore[no-untyped-call]
 
 
+def push(api: APIClient, ref: str, auth: AuthConfig, progress: Progress | None) -> None:
+    """Push ``ref`` to its registry; per-layer progress goes to ``progress``.
+
+    The engine reports failures inside the message stream (an HTTP 200
+    carrying ``errorDetail``), so the stream is read to its end.
+    """
+    repo, tag = split_ref(ref)
+    stream: Iterable[dict[str, Any]] = api.push(
+        repo,
+        tag=tag,
+        stream=True,
+        decode=True,
+        auth_config=credentials_for(auth, ref),
+    )
+    for message in stream:
+        error = _stream_error(message)
+        if error is not None:
+            lowered = error.lower()
+            if "does not exist" in lowered or "no such image" in lowered:
+                raise NotFound(f"push {ref}: {error}")
+            if "unauthorized" in lowered or "denied" in lowered:
+                raise BackendError(
+                    f"push {ref}: {error}", hint=f"log in with `docker login {registry_of(ref)}`"
+                )
+            raise BackendError(f"push {ref}: {error}")
+        if progress is not None and message.get("status"):
+            detail = message.get("progressDetail") or {}
+            progress(
+                ProgressUpdate(
+                    id=str(message.get("id") or ref),
+                    status=str(message.get("status") or ""),
+                    current=detail.get("current"),
+                    total=detail.get("total"),
+                )
+            )
+
+
 # --- build ------------------------------------------------------------------
 
 

@@ -4,7 +4,8 @@
 functions turn the summaries into the planner's records. Health and exit
 codes are read from the summary's ``Status`` text ("Up 3 seconds
 (healthy)", "Exited (137) 2 seconds ago"), which is what the list endpoint
-offers without inspecting each container.
+offers without inspecting each container; the same summary gives ``ps``
+its image, command, status text and ports.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from composer.backends.base import (
     ObservedImage,
     ObservedNetwork,
     ObservedVolume,
+    PortBinding,
 )
 from composer.backends.labels import (
     LABEL_CONFIG_HASH,
@@ -99,7 +101,26 @@ def container_from_summary(summary: Mapping[str, Any]) -> ObservedContainer:
         volumes=tuple(sorted(set(named))),
         anonymous_volumes=tuple(sorted(anonymous)),
         created_at=float(summary.get("Created") or 0),
+        image=str(summary.get("Image") or ""),
+        command=str(summary.get("Command") or ""),
+        status=status,
+        ports=ports_from_summary(summary.get("Ports") or ()),
     )
+
+
+def ports_from_summary(ports: Iterable[Mapping[str, Any]]) -> tuple[PortBinding, ...]:
+    """The list endpoint's ``Ports``: published ones with their host side, exposed ones without."""
+    out = [
+        PortBinding(
+            target=int(p.get("PrivatePort") or 0),
+            protocol=str(p.get("Type") or "tcp"),
+            host_ip=str(p.get("IP") or ""),
+            host_port=int(p["PublicPort"]) if p.get("PublicPort") else None,
+        )
+        for p in ports
+    ]
+    out.sort(key=lambda p: (p.target, p.protocol, p.host_ip, p.host_port or 0))
+    return tuple(out)
 
 
 def status_from_inspect(data: Mapping[str, Any]) -> ContainerStatus:
