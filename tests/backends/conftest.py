@@ -4,22 +4,32 @@ A missing engine skips the engine's tests locally and fails them when
 ``CI=true``, so that CI always exercises the real engines
 (``bash scripts/engines.sh start`` brings up dockerd and ``bb:latest``).
 Every test uses its own project name and the fixtures remove whatever
-carries that project's label afterwards.
+carries that project's label afterwards. The ``harness`` fixture runs a
+contract test once per backend (the fake and the real Docker engine).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
 from composer.backends import labels as L
-from composer.backends.base import ContainerSpec, NetworkAttachment, NetworkSpec, VolumeSpec
+from composer.backends.base import (
+    Backend,
+    ContainerSpec,
+    HealthcheckSpec,
+    NetworkAttachment,
+    NetworkSpec,
+    VolumeSpec,
+)
+from composer.clock import FakeClock
 from composer.errors import BackendError, Unavailable
 
 TEST_IMAGE = "bb:latest"
@@ -153,3 +163,89 @@ def specs(project: str) -> Specs:
 def ignore_backend_errors(fn: Any, *args: Any, **kwargs: Any) -> None:
     with contextlib.suppress(BackendError):
         fn(*args, **kwargs)
+
+
+# --- the contract suites' harness: one test, every backend ---------------------------
+
+
+@dataclass
+class Harness:
+    """A backend plus how to script and wait for container behaviour on it."""
+
+    kind: str
+    backend: Backend
+    specs: Specs
+    clock: FakeClock | None = None
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Poll ``predicate`` in real time (docker) or virtual time (fake)."""
+        deadline = time.monotonic() + timeout
+        waited = 0.0
+        while not predicate():
+            if self.clock is not None:
+                assert waited < timeout, "condition never met in virtual time"
+                self.clock.advance(0.1)
+                waited += 0.1
+            else:
+                assert time.monotonic() < deadline, "condition never met"
+                time.sleep(0.1)
+
+    def exiting(self, spec: ContainerSpec, code: int) -> ContainerSpec:
+        """A container that exits with ``code`` shortly after it starts."""
+        if isinstance(self.backend, _fake_backend_type()):
+            self.backend.script(spec.service, exit_after=0.2, exit_code=code)
+        return replace(spec, command=("sh", "-c", f"sleep 0.2; exit {code}"))
+
+    def healthy_later(self, spec: ContainerSpec) -> ContainerSpec:
+        """A container whose healthcheck passes after a moment."""
+        if isinstance(self.backend, _fake_backend_type()):
+            self.backend.script(spec.service, healthy_after=1.0)
+        return replace(
+            spec,
+            command=("sh", "-c", "sleep 1; exec httpd -f -p 8080 -h /"),
+            healthcheck=HealthcheckSpec(
+                test=("CMD", "wget", "-q", "--spider", "http://127.0.0.1:8080/bin/busybox"),
+                interval=0.5,
+                timeout=1,
+                retries=20,
+            ),
+        )
+
+    def unhealthy(self, spec: ContainerSpec) -> ContainerSpec:
+        """A container whose healthcheck fails."""
+        if isinstance(self.backend, _fake_backend_type()):
+            self.backend.script(spec.service, unhealthy_after=1.0)
+        return replace(
+            spec,
+            healthcheck=HealthcheckSpec(
+                test=("CMD-SHELL", "exit 1"), interval=0.3, timeout=1, retries=2
+            ),
+        )
+
+    def observe(self) -> Any:
+        return self.backend.observe(self.specs.project, [TEST_IMAGE])
+
+    def container(self, name: str) -> Any:
+        found = [c for c in self.observe().containers if c.name == name]
+        return found[0] if found else None
+
+
+def _fake_backend_type() -> type:
+    from composer.backends.fake import FakeBackend
+
+    return FakeBackend
+
+
+@pytest.fixture(params=["fake", "docker"])
+def harness(request: pytest.FixtureRequest, specs: Specs) -> Iterator[Harness]:
+    if request.param == "fake":
+        from composer.backends.fake import FakeBackend
+
+        clock = FakeClock(start=1_000_000.0)
+        fake = FakeBackend(clock)
+        fake.add_image(TEST_IMAGE)
+        yield Harness("fake", fake, specs, clock)
+        return
+    backend = request.getfixturevalue("docker_backend")
+    yield Harness("docker", backend, specs)
+    remove_docker_project(backend, specs.project)
