@@ -413,13 +413,21 @@ LogSink = Callable[[str, "LogLine"], None]
 """Receives ``(display name, line)``; called under a lock, one line at a time."""
 
 
-def logs(backend: Backend, target: Target, options: LogsOptions, sink: LogSink) -> None:
+def logs(
+    backend: Backend,
+    target: Target,
+    options: LogsOptions,
+    sink: LogSink,
+    announce: Callable[[list[str]], None] | None = None,
+) -> None:
     """Send the selected containers' output to ``sink``.
 
     Without ``follow`` each container's lines come in turn, containers by
     name. With ``follow`` every container streams at once, containers that
     start later (a restart, a scale-up) are picked up from the engine's
-    events, and the call returns when every stream has ended.
+    events, and the call returns when every stream has ended. ``announce``
+    learns the names of the containers before their first line, so that
+    prefixes can be aligned from the start.
     """
     if options.index and len(options.services) != 1:
         raise PlanError("--index requires one service to be selected")
@@ -429,6 +437,8 @@ def logs(backend: Backend, target: Target, options: LogsOptions, sink: LogSink) 
     containers = select_containers(backend, target, services)
     if options.index:
         containers = [pick_container(containers, services[0], options.index)]
+    if announce is not None:
+        announce([display_name(c, target.name) for c in containers])
     lock = threading.Lock()
 
     def deliver(name: str, line: LogLine) -> None:

@@ -301,7 +301,9 @@ def logs_command(
         out.write(formatter.format(name, line))
         out.flush()
 
-    app_ops.logs(_backend(session, options), _target(session, options), opts, sink)
+    app_ops.logs(
+        _backend(session, options), _target(session, options), opts, sink, formatter.register
+    )
 
 
 # --- run, exec, cp -----------------------------------------------------------------------

@@ -383,6 +383,11 @@ class LogFormatter:
         for name in names:
             self._register(name)
 
+    def register(self, names: Iterable[str]) -> None:
+        """Names to align prefixes for before their first line arrives."""
+        for name in names:
+            self._register(name)
+
     def _register(self, name: str) -> None:
         if name not in self._colours:
             self._colours[name] = LOG_COLOURS[len(self._colours) % len(LOG_COLOURS)]
