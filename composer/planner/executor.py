@@ -35,6 +35,7 @@ from composer.clock import Clock
 from composer.errors import ComposerError, ExecutionError
 from composer.events import Event, EventKind, Reporter
 from composer.planner.plan import (
+    AwaitReady,
     BuildImage,
     ContainerRef,
     CreateContainer,
@@ -220,24 +221,45 @@ class _Run:
             return
         if not w.containers:
             raise ExecutionError(f"missing dependency {w.service}")
+        what = "healthy" if w.condition == "service_healthy" else "completed"
+        self._poll(
+            list(w.containers), lambda ref: self._satisfied(w, ref), f"{w.service} to be {what}"
+        )
+
+    def _poll(
+        self, refs: list[ContainerRef], check: Callable[[ContainerRef], bool], what: str
+    ) -> None:
+        """Look at ``refs`` every poll interval until ``check`` holds for all of them."""
         deadline = None if self.wait_timeout is None else self.clock.now() + self.wait_timeout
-        pending = list(w.containers)
+        pending = refs
         while True:
             if self.stop.is_set():
                 raise _Cancelled
-            pending = [ref for ref in pending if not self._satisfied(w, ref)]
+            pending = [ref for ref in pending if not check(ref)]
             if not pending:
                 return
             if deadline is not None and self.clock.now() >= deadline:
-                what = "healthy" if w.condition == "service_healthy" else "completed"
                 raise ExecutionError(
-                    f"timed out waiting for {w.service} to be {what}",
-                    hint="raise the wait timeout or check the dependency's logs",
+                    f"timed out waiting for {what}",
+                    hint="raise the wait timeout or check the logs",
                 )
             delay = self.poll_interval
             if deadline is not None:
                 delay = min(delay, max(deadline - self.clock.now(), 0.0))
             self.clock.sleep(delay)
+
+    def _ready(self, ref: ContainerRef, completed: bool) -> bool:
+        """``up --wait``: running (healthy when checked), or exited 0 when ``completed``."""
+        status = self.backend.inspect_container(self.resolve(ref))
+        if status.state in ("exited", "dead"):
+            if completed and status.exit_code == 0:
+                return True
+            raise ExecutionError(f"container {ref.name} exited ({status.exit_code})")
+        if completed or status.state != "running":
+            return False
+        if status.health == "unhealthy":
+            raise ExecutionError(f"container {ref.name} is unhealthy")
+        return status.health in (None, "healthy")
 
     def _satisfied(self, w: Wait, ref: ContainerRef) -> bool:
         status: ContainerStatus = self.backend.inspect_container(self.resolve(ref))
@@ -344,6 +366,9 @@ class _Run:
                 b.pause_container(self.resolve(ref))
             case UnpauseContainer(ref):
                 b.unpause_container(self.resolve(ref))
+            case AwaitReady(ref, completed):
+                what = "completed" if completed else "ready"
+                self._poll([ref], lambda r: self._ready(r, completed), f"{ref.name} to be {what}")
             case _:
                 raise ExecutionError(f"cannot carry out {step.action} of {step.resource}")
 

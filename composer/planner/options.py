@@ -153,6 +153,20 @@ class UnpauseOptions:
     services: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyOptions:
+    """``up --wait``: wait until the services' containers are ready.
+
+    Ready means running, or healthy when the container has a healthcheck; a
+    service that another one waits on with ``service_completed_successfully``
+    must have exited 0 instead. ``services`` empty means all; their
+    dependencies are included unless ``no_deps``.
+    """
+
+    services: tuple[str, ...] = ()
+    no_deps: bool = False
+
+
 Options = (
     UpOptions
     | CreateOptions
@@ -164,5 +178,6 @@ Options = (
     | RmOptions
     | PauseOptions
     | UnpauseOptions
+    | ReadyOptions
 )
 """Every options type ``reconcile`` accepts; the type picks the plan."""

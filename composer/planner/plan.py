@@ -156,6 +156,15 @@ class UnpauseContainer:
     container: ContainerRef
 
 
+@dataclass(frozen=True, slots=True)
+class AwaitReady:
+    """Wait until ``container`` is ready: running (healthy if it has a healthcheck),
+    or exited 0 when ``completed`` (a ``service_completed_successfully`` target)."""
+
+    container: ContainerRef
+    completed: bool = False
+
+
 Payload = (
     CreateNetwork
     | RecreateNetwork
@@ -174,6 +183,7 @@ Payload = (
     | RemoveContainer
     | PauseContainer
     | UnpauseContainer
+    | AwaitReady
 )
 
 

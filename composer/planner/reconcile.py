@@ -19,6 +19,7 @@ from composer.planner.options import (
     KillOptions,
     Options,
     PauseOptions,
+    ReadyOptions,
     RestartOptions,
     RmOptions,
     StartOptions,
@@ -35,6 +36,7 @@ from composer.planner.reconcile_verbs import (
     plan_kill,
     plan_orphans,
     plan_pause,
+    plan_ready,
     plan_restart,
     plan_rm,
     plan_start,
@@ -68,6 +70,8 @@ def reconcile(project: Project, observed: ObservedState, options: Options, *, no
             plan_pause(ctx, options)
         case UnpauseOptions():
             plan_unpause(ctx, options)
+        case ReadyOptions():
+            plan_ready(ctx, options)
     return make_plan(ctx.steps, ctx.warnings)
 
 

@@ -1,5 +1,5 @@
 """Plans of the verbs that act on existing containers: down, start, stop,
-restart, kill, rm, pause and unpause.
+restart, kill, rm, pause and unpause, and the readiness wait of ``up --wait``.
 
 Removal and stopping go in reverse dependency order (a dependent goes
 before what it depends on); starting goes in dependency order and waits on
@@ -16,6 +16,7 @@ from composer.planner.options import (
     DownOptions,
     KillOptions,
     PauseOptions,
+    ReadyOptions,
     RestartOptions,
     RmOptions,
     StartOptions,
@@ -23,6 +24,7 @@ from composer.planner.options import (
     UnpauseOptions,
 )
 from composer.planner.plan import (
+    AwaitReady,
     KillContainer,
     PauseContainer,
     RemoveContainer,
@@ -256,3 +258,18 @@ def plan_unpause(ctx: Context, options: UnpauseOptions) -> None:
         for c in ctx.containers(name) if name in services else []:
             if c.state == "paused":
                 ctx.add("container", c.name, "unpause", "unpause", UnpauseContainer(ref(c)))
+
+
+def plan_ready(ctx: Context, options: ReadyOptions) -> None:
+    """One independent wait per container of the selected services (``up --wait``)."""
+    services = select(ctx.graph, options.services, with_deps=not options.no_deps)
+    for name in ctx.order:
+        if name not in services:
+            continue
+        completed = any(
+            edge(ctx.graph, name, dependent).condition == "service_completed_successfully"
+            for dependent in ctx.graph.successors(name)
+        )
+        cause = "service_completed_successfully" if completed else "--wait"
+        for c in ctx.containers(name):
+            ctx.add("container", c.name, "wait", cause, AwaitReady(ref(c), completed))
