@@ -47,6 +47,31 @@ Options:
 
 Commands:
   config   Parse, resolve and render the compose file in canonical format.
+  up       Create and start containers.
+  down     Stop and remove containers, networks.
+  create   Creates containers for a service.
+  start    Start services.
+  stop     Stop services.
+  restart  Restart service containers.
+  rm       Removes stopped service containers.
+  kill     Force stop service containers.
+  pause    Pause services.
+  unpause  Unpause services.
+  ps       List containers.
+  logs     View output from containers.
+  run      Run a one-off command on a service.
+  exec     Execute a command in a running container.
+  cp       Copy files/folders between a service container and the local
+           filesystem.
+  port     Print the public port for a port binding.
+  top      Display the running processes.
+  images   List images used by the created containers.
+  pull     Pull service images.
+  push     Push service images.
+  build    Build or rebuild services.
+  events   Receive real time events from containers.
+  wait     Block until containers of the given services stop.
+  ls       List running compose projects.
   version  Show the composer version.
 """
 
