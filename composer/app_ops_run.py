@@ -348,7 +348,9 @@ def exec_(
     """Run a command in a running container of the service; its exit code."""
     if not options.command:
         raise PlanError("exec needs a command", hint="composer exec SERVICE COMMAND [ARGS...]")
-    containers = select_containers(backend, target, [options.service], running_only=True)
+    containers = select_containers(
+        backend, target, [options.service], oneoff="include", running_only=True
+    )
     chosen = pick_container(containers, options.service, options.index)
     lookup = target.project.environment if target.project is not None else environ
     return backend.exec_run(
