@@ -273,7 +273,7 @@ def _check_wait(backend: Backend, result: ExecutionResult) -> None:
         _check(result)
     lines: list[str] = []
     for o in result.failed:
-        lines.append(f"{o.step.resource} {o.text}")
+        lines.append(o.text)
         from composer.planner.plan import AwaitReady
 
         payload = o.step.payload
