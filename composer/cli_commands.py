@@ -349,6 +349,14 @@ def _stand_in() -> None:  # pragma: no cover - only registered for verbs not bei
     raise PlanError("internal error: a verb was dispatched to its --help stand-in")
 
 
+# Verbs that take a command after the service: flags after SERVICE belong to
+# that command (``composer exec web sh -c 'echo hi'``), as in docker compose.
+_VERB_SETTINGS: dict[str, dict[str, bool]] = {
+    "run": {"allow_interspersed_args": False},
+    "exec": {"allow_interspersed_args": False},
+}
+
+
 def build_app(verb: str | None = None) -> typer.Typer:
     """The typer application, with ``verb`` (when known) fully declared.
 
@@ -371,7 +379,12 @@ def build_app(verb: str | None = None) -> typer.Typer:
     application.callback()(main_callback)
     for name, (function, short_help) in COMMANDS.items():
         if name == verb:
-            application.command(name, help=function.__doc__, short_help=short_help)(function)
+            application.command(
+                name,
+                help=function.__doc__,
+                short_help=short_help,
+                context_settings=_VERB_SETTINGS.get(name),
+            )(function)
         else:
             application.command(
                 name,
