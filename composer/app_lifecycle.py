@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 DRY_RUN_WAIT = 300.0
 """Virtual seconds a dry run waits on a dependency before calling it failed."""
 
+POLL_INTERVAL = 0.1
+"""Seconds between two looks at a container being waited on. Compose polls every
+0.5 s; an inspect of a local engine costs about a millisecond, and polling
+faster starts a dependent up to 0.4 s sooner after its dependency is healthy."""
+
 
 class Interrupted(ExecutionError):
     """The user pressed Ctrl-C while a plan was carried out; exit code 130."""
@@ -163,7 +168,13 @@ def carry_out(
     emit = _Emit(reporter or rt.renderer.emit)
     if not rt.options.dry_run:
         return execute(
-            plan, backend, emit, parallel=rt.parallel, clock=rt.clock, wait_timeout=wait_timeout
+            plan,
+            backend,
+            emit,
+            parallel=rt.parallel,
+            clock=rt.clock,
+            wait_timeout=wait_timeout,
+            poll_interval=POLL_INTERVAL,
         )
     from composer.backends.fake import FakeBackend
     from composer.clock import FakeClock
