@@ -149,10 +149,21 @@ class Session:
 
     @property
     def attached(self) -> set[str]:
-        """Services whose logs are shown (``--attach`` wins over ``--no-attach``)."""
+        """Services whose logs are shown.
+
+        ``--attach`` wins; otherwise the monitored services minus
+        ``--no-attach`` and minus those with ``attach: false`` that were not
+        named on the command line.
+        """
         if self.request.attach:
             return set(self.request.attach)
-        return self.monitored - set(self.request.no_attach)
+        named = set(self.request.plan.services)
+        quiet = {
+            name
+            for name, service in self.project.services.items()
+            if service.attach is False and name not in named
+        }
+        return self.monitored - set(self.request.no_attach) - quiet
 
     # --- the session ----------------------------------------------------------
 
