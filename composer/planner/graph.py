@@ -14,9 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import networkx as nx
-
 from composer.errors import DependencyCycleError, PlanError
+from composer.planner.digraph import (
+    DiGraph,
+    ancestors,
+    descendants,
+    find_cycle,
+    lexicographic_order,
+)
 from composer.schema.model import Condition, Project, Service
 
 NAMESPACE_KEYS = ("network_mode", "ipc", "pid", "uts", "cgroup")
@@ -86,14 +91,14 @@ def service_dependencies(service: Service) -> dict[str, Dependency]:
     return found
 
 
-def build_graph(services: Mapping[str, Service]) -> nx.DiGraph:
+def build_graph(services: Mapping[str, Service]) -> DiGraph:
     """A DiGraph with an edge ``dependency -> dependent`` carrying a ``Dependency``.
 
     References to services outside ``services`` (disabled by a profile,
     optional) are left out: the loader already rejected broken required ones.
     Raises DependencyCycleError for a cycle.
     """
-    graph = nx.DiGraph()
+    graph = DiGraph()
     graph.add_nodes_from(sorted(services))
     for name in sorted(services):
         for dep_name, dep in sorted(service_dependencies(services[name]).items()):
@@ -105,23 +110,19 @@ def build_graph(services: Mapping[str, Service]) -> nx.DiGraph:
     return graph
 
 
-def service_graph(project: Project) -> nx.DiGraph:
+def service_graph(project: Project) -> DiGraph:
     """The dependency graph of the project's enabled services."""
     return build_graph(project.services)
 
 
-def check_acyclic(graph: nx.DiGraph) -> None:
+def check_acyclic(graph: DiGraph) -> None:
     """Raise DependencyCycleError naming the cycle as ``a -> b -> a`` (a depends on b)."""
-    if nx.is_directed_acyclic_graph(graph):
-        return
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:  # pragma: no cover - ruled out just above
+    cycle = find_cycle(graph)
+    if cycle is None:
         return
     # Edges run dependency -> dependent; print dependent -> dependency, starting
     # from the smallest name so the message is stable.
-    nodes = [edge[0] for edge in cycle]
-    nodes.reverse()
+    nodes = list(reversed(cycle))
     start = nodes.index(min(nodes))
     ordered = nodes[start:] + nodes[:start]
     text = " -> ".join([*ordered, ordered[0]])
@@ -130,16 +131,16 @@ def check_acyclic(graph: nx.DiGraph) -> None:
     )
 
 
-def topological_order(graph: nx.DiGraph) -> list[str]:
+def topological_order(graph: DiGraph) -> list[str]:
     """Dependencies first; ties broken by name so that plans are stable."""
-    try:
-        return list(nx.lexicographical_topological_sort(graph))
-    except nx.NetworkXUnfeasible:
+    order = lexicographic_order(graph)
+    if order is None:
         check_acyclic(graph)
-        raise  # pragma: no cover - check_acyclic always raises here
+        raise PlanError("internal error: no order for a graph without a cycle")
+    return order
 
 
-def select(graph: nx.DiGraph, services: Iterable[str], *, with_deps: bool = True) -> set[str]:
+def select(graph: DiGraph, services: Iterable[str], *, with_deps: bool = True) -> set[str]:
     """The services named on the command line, plus their dependencies unless ``with_deps`` is off.
 
     An empty selection means every service. Unknown names are a PlanError.
@@ -156,22 +157,22 @@ def select(graph: nx.DiGraph, services: Iterable[str], *, with_deps: bool = True
     chosen = set(names)
     if with_deps:
         for name in names:
-            chosen |= nx.ancestors(graph, name)
+            chosen |= ancestors(graph, name)
     return chosen
 
 
-def subgraph(project: Project, services: Iterable[str], *, with_deps: bool = True) -> nx.DiGraph:
+def subgraph(project: Project, services: Iterable[str], *, with_deps: bool = True) -> DiGraph:
     """The dependency graph restricted to the selected services (see ``select``)."""
     graph = service_graph(project)
-    return graph.subgraph(select(graph, services, with_deps=with_deps)).copy()
+    return graph.subgraph(select(graph, services, with_deps=with_deps))
 
 
-def dependents(graph: nx.DiGraph, name: str) -> set[str]:
+def dependents(graph: DiGraph, name: str) -> set[str]:
     """Every service that depends on ``name``, directly or not."""
-    return set(nx.descendants(graph, name))
+    return descendants(graph, name)
 
 
-def edge(graph: nx.DiGraph, dependency: str, dependent: str) -> Dependency:
+def edge(graph: DiGraph, dependency: str, dependent: str) -> Dependency:
     """The Dependency data of one edge."""
     data: Dependency = graph.pred[dependent][dependency]["dep"]
     return data

@@ -13,13 +13,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
-
-import networkx as nx
+from typing import TYPE_CHECKING, Literal
 
 from composer.backends.base import BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec
 from composer.errors import PlanError
 from composer.schema.model import Condition
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 ResourceKind = Literal["network", "volume", "image", "container"]
 
@@ -264,7 +265,13 @@ class Plan:
         raise KeyError(id)
 
     def graph(self) -> nx.DiGraph:
-        """The steps as a DiGraph with edges from prerequisite to dependent."""
+        """The steps as a networkx DiGraph with edges from prerequisite to dependent.
+
+        For analysis in tests; networkx is imported here, never on the
+        planning path.
+        """
+        import networkx as nx
+
         g = nx.DiGraph()
         for s in self.steps:
             g.add_node(s.id)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from composer.backends.base import ObservedContainer, ObservedState
 from composer.backends.labels import LABEL_PROJECT
+from composer.planner.digraph import DiGraph
 from composer.planner.graph import service_graph, topological_order
 from composer.planner.plan import ContainerRef, ImageGuard, Payload, ResourceKind, Step, step_id
 from composer.schema.model import Network, Project, Service
@@ -62,7 +61,7 @@ class Context:
     project: Project
     observed: ObservedState
     now: float
-    graph: nx.DiGraph = field(init=False)
+    graph: DiGraph = field(init=False)
     order: list[str] = field(init=False)
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
