@@ -97,12 +97,23 @@ def plan_down(ctx: Context, options: DownOptions) -> None:
     removals: list[str] = []
 
     def remove(c: ObservedContainer, after: list[str], cause: str = "down") -> str:
-        timeout = stop_timeout(_service_of(ctx, c.service), options.timeout)
-        stop = timeout if c.state in RUNNING else None
-        payload = RemoveContainer(ref(c), stop, volumes=options.volumes)
-        sid = ctx.add("container", c.name, "remove", cause, payload, after)
+        """Stop (if running), then remove; returns the step its dependencies wait for.
+
+        A dependency waits for its dependents to *stop*, not to be removed:
+        removing a dependent overlaps with stopping what it depends on.
+        """
+        first = after
+        stopped: str | None = None
+        if c.state in RUNNING:
+            timeout = stop_timeout(_service_of(ctx, c.service), options.timeout)
+            stopped = ctx.add(
+                "container", c.name, "stop", cause, StopContainer(ref(c), timeout), after
+            )
+            first = [stopped]
+        payload = RemoveContainer(ref(c), None, volumes=options.volumes)
+        sid = ctx.add("container", c.name, "remove", cause, payload, first)
         removals.append(sid)
-        return sid
+        return stopped or sid
 
     _reverse(ctx, services, remove)
     for c in ctx.oneoffs(services):
