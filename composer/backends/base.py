@@ -221,7 +221,9 @@ class Backend(Protocol):
         """Attach to the container's stdio, start it unless it runs, and wait for its exit.
 
         Attaching comes before starting so that no output is lost. Returns
-        the exit code. Output as for ``exec_run``.
+        the exit code. Output as for ``exec_run``. ``stdin`` reaches a
+        container created with ``stdin_open``; its end reaches the process
+        as end-of-file for a one-off container (``docker run -i``).
         """
         ...
 

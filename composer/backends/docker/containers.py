@@ -297,6 +297,9 @@ def create_request(
         "Healthcheck": healthcheck(spec.healthcheck) if spec.healthcheck is not None else None,
         "Tty": spec.tty or None,
         "OpenStdin": spec.stdin_open or None,
+        # An interactive one-off (`run -i`) gets end-of-file on stdin when the
+        # attached client closes it, as `docker run -i` does.
+        "StdinOnce": (spec.oneoff and spec.stdin_open) or None,
         "AttachStdin": False,
         "HostConfig": _host_config(spec, api_version, network_mode, engine_socket),
     }
