@@ -63,8 +63,8 @@ def short_name(project: str, container: str) -> str:
 
 def format_time(value: float) -> str:
     """RFC 3339 in UTC with microseconds, as ``--timestamps`` shows it."""
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(value))
-    return f"{whole}.{round((value % 1) * 1e6) % 1_000_000:06d}Z"
+    seconds, micros = divmod(round(value * 1_000_000), 1_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
 
 
 class LogPrinter:
