@@ -153,7 +153,7 @@ def _load_merged(
         name = STDIN_NAME if path == STDIN else path
         tree = resolve_extends(tree, filename=name, load_file=load_other)
         tree = _with_includes(session, tree, project_dir, chain)
-        merged = merge_trees(merged, tree, consume_base=True)
+        merged = merge_trees(merged, tree, consume_base=True, consume_override=True)
     return merged
 
 
@@ -237,6 +237,7 @@ def load_project(options: LoadOptions, warn: Warn) -> Project:
             project_dir=files.project_dir,
             environ=environment,
             resolve_paths=options.resolve_paths,
+            copy=False,
         )
         check_project(tree, disabled_services=list(disabled))
     else:

@@ -25,7 +25,7 @@ from typing import Any
 from composer.errors import Location, MergeError
 from composer.schema.tree import OVERRIDE, RESET, Path, YMap, YSeq, loc_of, path_str
 
-__all__ = ["merge_service", "merge_trees", "strip_tags"]
+__all__ = ["merge_service", "merge_trees", "strip_tags", "strip_tags_in_place"]
 
 KeyFn = Callable[[Any], Hashable | None]
 
@@ -53,6 +53,42 @@ def strip_tags(value: Any) -> Any:
             seq.item_locs = [value.loc_of(i) for i in range(len(value))]
         return seq
     return value
+
+
+def strip_tags_in_place(value: Any) -> Any:
+    """``strip_tags`` for a tree the caller owns: the same result, mostly without copying.
+
+    Tagged keys are handled and tags dropped in place, so a freshly parsed
+    file costs one walk instead of a copy. Containers that are not
+    ``YMap``/``YSeq`` (which ``strip_tags`` turns into them) are still copied.
+    """
+    kind = type(value)
+    if kind is YMap:
+        tags = value.tags
+        if tags:
+            for key in [k for k, tag in tags.items() if tag == RESET]:
+                if key in value:
+                    del value[key]
+                    value.key_locs.pop(key, None)
+                    value.value_locs.pop(key, None)
+            value.tags = {}
+        for key, item in value.items():
+            if type(item) is YMap or type(item) is YSeq:
+                strip_tags_in_place(item)
+            elif isinstance(item, dict | list):
+                value[key] = strip_tags(item)
+        return value
+    if kind is YSeq:
+        loc = value.loc
+        value.loc_of(0)  # aligns item_locs with the items
+        value.item_locs = [item_loc or loc for item_loc in value.item_locs]
+        for index, item in enumerate(value):
+            if type(item) is YMap or type(item) is YSeq:
+                strip_tags_in_place(item)
+            elif isinstance(item, dict | list):
+                value[index] = strip_tags(item)
+        return value
+    return strip_tags(value)
 
 
 def _copy_locs(dst: YMap, src: YMap, key: Any) -> None:
@@ -354,7 +390,9 @@ _SERVICE = _ROOT.children["services"].children["*"]
 # --- entry points -----------------------------------------------------------------
 
 
-def merge_trees(base: YMap, override: YMap, *, consume_base: bool = False) -> YMap:
+def merge_trees(
+    base: YMap, override: YMap, *, consume_base: bool = False, consume_override: bool = False
+) -> YMap:
     """Merge the (long-form) tree of a later file onto an earlier one.
 
     The inputs are not modified, unless ``consume_base`` is set: then
@@ -363,7 +401,15 @@ def merge_trees(base: YMap, override: YMap, *, consume_base: bool = False) -> YM
     result of this function). Tags in ``override`` are applied, not copied:
     the result carries none, so the first file should be folded onto an
     empty ``YMap()`` for its own ``!reset`` keys to be dropped.
+
+    ``consume_override`` says the caller owns ``override`` and will not use
+    it again: folded onto an empty ``base``, it then becomes the result
+    (tags applied in place) instead of being copied.
     """
+    if consume_override and consume_base and not base and type(override) is YMap:
+        result = strip_tags_in_place(override)
+        result.loc = getattr(base, "loc", None)  # as when merged into ``base``
+        return result  # type: ignore[no-any-return]
     start = base if consume_base else strip_tags(base)
     result = _merge_map(start, override, (), _ROOT, getattr(override, "loc", None))
     return result if isinstance(result, YMap) else YMap(result)

@@ -92,14 +92,17 @@ def normalize(
     project_dir: Path,
     environ: Mapping[str, str],
     resolve_paths: bool = True,
+    copy: bool = True,
 ) -> tuple[YMap, dict[str, str]]:
     """Return the normalised copy of ``tree`` and the digests of the files it read.
 
     ``environ`` is the interpolation environment (process environment over the
     env files). With ``resolve_paths=False`` (``config --no-path-resolution``)
     relative paths stay as written; files are still read from where they are.
+    A caller that owns ``tree`` and will not use it again passes
+    ``copy=False``: it is then normalised in place and returned.
     """
-    out: YMap = deepcopy_tree(tree)
+    out: YMap = deepcopy_tree(tree) if copy else tree
     ctx = _Ctx(out, project_name, project_dir, environ, resolve_paths)
     out["name"] = project_name
     uses_default = False

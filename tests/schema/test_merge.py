@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from composer.errors import ConfigError, Location, MergeError
-from composer.schema.merge import merge_service, merge_trees, strip_tags
+from composer.schema.merge import merge_service, merge_trees, strip_tags, strip_tags_in_place
 from composer.schema.transform import transform_file
 from composer.schema.tree import YMap, YSeq, deepcopy_tree, to_plain
 from composer.schema.yamlread import parse_yaml
@@ -385,3 +385,81 @@ def test_merging_nothing_changes_nothing(x: Any) -> None:
     before = to_plain(deepcopy_tree(tree))
     assert to_plain(merge_trees(tree, YMap())) == before
     assert to_plain(tree) == before
+
+
+def _positioned(value: Any, data: st.DataObject, line: list[int]) -> Any:
+    """``value`` as a tree with a position on everything, tags here and there,
+    and now and then a plain dict or list (which stripping turns into YMap/YSeq)."""
+
+    def here() -> Location:
+        line[0] += 1
+        return Location("f.yaml", line[0], 1)
+
+    plain = data.draw(st.integers(0, 7)) == 0
+    if isinstance(value, dict):
+        if plain:
+            return {k: _positioned(v, data, line) for k, v in value.items()}
+        out = YMap(loc=here())
+        for k, v in value.items():
+            out.key_locs[k] = here()
+            out[k] = _positioned(v, data, line)
+            out.value_locs[k] = here()
+            if data.draw(st.integers(0, 5)) == 0:
+                out.tags[k] = data.draw(st.sampled_from(["reset", "override"]))
+        return out
+    if isinstance(value, list):
+        if plain:
+            return [_positioned(v, data, line) for v in value]
+        seq = YSeq(loc=here())
+        for v in value:
+            seq.add(_positioned(v, data, line), here() if data.draw(st.booleans()) else None)
+        return seq
+    return value
+
+
+def _snapshot(value: Any) -> Any:
+    """Content, container types, tags and every position, for exact comparison."""
+    if isinstance(value, YMap):
+        return (
+            "YMap",
+            value.loc,
+            [(k, _snapshot(v)) for k, v in value.items()],
+            {k: value.key_locs.get(k) for k in value},
+            {k: value.value_locs.get(k) for k in value},
+            dict(value.tags),
+        )
+    if isinstance(value, YSeq):
+        return ("YSeq", value.loc, [_snapshot(v) for v in value], list(value.item_locs))
+    if isinstance(value, dict | list):
+        return (type(value).__name__, repr(value))
+    return value
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(x=_tree, data=st.data())
+def test_consuming_the_first_file_gives_what_copying_gives(x: Any, data: st.DataObject) -> None:
+    tree = _positioned(x, data, [0])
+    if not isinstance(tree, YMap):
+        tree = YMap(tree)
+    copied = merge_trees(YMap(), deepcopy_tree(tree), consume_base=True)
+    consumed = merge_trees(YMap(), tree, consume_base=True, consume_override=True)
+    assert _snapshot(consumed) == _snapshot(copied)
+    assert _snapshot(strip_tags_in_place(deepcopy_tree(tree))) == _snapshot(strip_tags(tree))
+
+
+def test_consumed_first_file_loses_reset_keys_and_tags_in_place() -> None:
+    tree = load(
+        """\
+        services:
+          s:
+            image: a
+            command: !reset
+            dns: !override [x]
+        """,
+        "a.yaml",
+    )
+    service = tree["services"]["s"]
+    out = merge_trees(YMap(), tree, consume_base=True, consume_override=True)
+    assert out is tree and out["services"]["s"] is service
+    assert to_plain(out) == {"services": {"s": {"image": "a", "dns": ["x"]}}}
+    assert service.tags == {} and "command" not in service.key_locs

@@ -304,6 +304,16 @@ def test_input_tree_is_not_modified() -> None:
     assert to_plain(tree) == {"services": {"a": {"image": "x"}}}
 
 
+def test_without_copy_the_tree_is_normalised_in_place() -> None:
+    text = "services:\n  a:\n    image: x\n    volumes: [./d:/d]\n  b: {image: y, links: [a]}\n"
+    copied, _ = normalize(_tree(text), project_name="demo", project_dir=Path("/p"), environ={})
+    tree = _tree(text)
+    out, _ = normalize(tree, project_name="demo", project_dir=Path("/p"), environ={}, copy=False)
+    assert out is tree
+    assert to_plain(out) == to_plain(copied)
+    assert out["services"]["a"]["volumes"].loc_of(0) == copied["services"]["a"]["volumes"].loc_of(0)
+
+
 def test_positions_survive() -> None:
     _, out, _ = _norm("services:\n  a:\n    image: x\n    volumes: [./d:/d]\n")
     assert out["services"]["a"]["volumes"].loc_of(0).line == 4
