@@ -9,8 +9,9 @@ here is a pure function of its arguments.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from composer import __version__
 
@@ -86,13 +87,19 @@ def default_image_name(project: str, service: str) -> str:
 # --- label values -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Dependency:
-    """One entry of the ``depends_on`` label."""
+class Dependency(NamedTuple):
+    """One entry of the ``depends_on`` label.
+
+    A named tuple rather than a dataclass: one is built per dependency of
+    every container a plan creates.
+    """
 
     service: str
     condition: str = "service_started"
     restart: bool = False
+
+
+_by_service = operator.itemgetter(0)
 
 
 def format_depends_on(dependencies: Iterable[Dependency]) -> str:
@@ -101,8 +108,10 @@ def format_depends_on(dependencies: Iterable[Dependency]) -> str:
     ``restart`` is written ``true``/``false`` as Go's ``%t`` does; sorting
     makes the label (and so the container config) deterministic.
     """
-    entries = sorted(dependencies, key=lambda d: d.service)
-    return ",".join(f"{d.service}:{d.condition}:{str(d.restart).lower()}" for d in entries)
+    entries = sorted(dependencies, key=_by_service)
+    return ",".join(
+        [f"{d.service}:{d.condition}:{'true' if d.restart else 'false'}" for d in entries]
+    )
 
 
 def parse_depends_on(value: str) -> tuple[Dependency, ...]:
@@ -160,12 +169,14 @@ def container_labels(
     slug: str | None = None,
     replace: str | None = None,
     version: str = VERSION,
+    user: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The Compose labels of one container (user labels are merged in by the caller).
+    """The Compose labels of one container, sorted.
 
     ``number`` is omitted for one-offs, which carry ``slug`` instead;
     ``replace`` names the container this one replaces on recreate;
-    ``environment_file`` is present only when env files were used.
+    ``environment_file`` is present only when env files were used. ``user``
+    labels, when given, are merged in as ``merge_labels`` does (Compose's win).
     """
     labels = {
         LABEL_PROJECT: project,
@@ -187,7 +198,14 @@ def container_labels(
         labels[LABEL_SLUG] = slug
     if replace:
         labels[LABEL_REPLACE] = replace
-    return dict(sorted(labels.items()))
+    if user:
+        labels = {**user, **labels}
+    return _sorted(labels)
+
+
+def _sorted(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` in key order (keys are unique, so sorting the keys is enough)."""
+    return {key: labels[key] for key in sorted(labels)}
 
 
 def network_labels(
@@ -212,9 +230,7 @@ def volume_labels(
 
 def merge_labels(user: Mapping[str, str], compose: Mapping[str, str]) -> dict[str, str]:
     """User labels plus Compose's; Compose's win, and the result is sorted."""
-    merged = dict(user)
-    merged.update(compose)
-    return dict(sorted(merged.items()))
+    return _sorted({**user, **compose})
 
 
 # --- reading labels back ----------------------------------------------------

@@ -11,6 +11,8 @@ deterministic: the same project gives equal specs.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -165,12 +167,12 @@ def container_spec(
     ``dataclasses.replace``.
     """
     svc = _service(project, service_name)
-    refs = dict(containers or {})
+    refs: Mapping[str, str] = containers or {}
     if config_hash is None:
         config_hash = service_hash(project, service_name)
     aliases = (not oneoff) if use_aliases is None else use_aliases
     resolved_name = name or _container_name(project, service_name, svc, number, oneoff, slug)
-    compose_labels = lbl.container_labels(
+    labels = lbl.container_labels(
         project=project.name,
         service=service_name,
         number=None if oneoff else number,
@@ -185,13 +187,17 @@ def container_spec(
         oneoff=oneoff,
         slug=slug,
         replace=replace,
+        user=svc.labels,
     )
     network_mode = _resolve_ref(project, svc.network_mode, refs)
+    # Most attributes of most services are empty: the ``x and ...`` guards
+    # below skip building (and then dropping) empty containers, which counts
+    # when a plan holds a thousand containers.
     return b.ContainerSpec(
         name=resolved_name,
         service=service_name,
-        image=image_ref(project, service_name),
-        labels=lbl.merge_labels(svc.labels, compose_labels),
+        image=svc.image or lbl.default_image_name(project.name, service_name),
+        labels=labels,
         number=None if oneoff else number,
         oneoff=oneoff,
         command=_opt_tuple(svc.command),
@@ -202,14 +208,18 @@ def container_spec(
         hostname=svc.hostname,
         domainname=svc.domainname,
         mac_address=svc.mac_address,
-        ports=tuple(_port(p) for p in svc.ports),
+        ports=tuple([_port(p) for p in svc.ports]) if svc.ports else (),
         expose=tuple(svc.expose),
         mounts=_mounts(project, svc),
         tmpfs=_tmpfs(svc.tmpfs),
-        volumes_from=tuple(_volumes_from(project, entry, refs) for entry in svc.volumes_from),
+        volumes_from=(
+            tuple([_volumes_from(project, entry, refs) for entry in svc.volumes_from])
+            if svc.volumes_from
+            else ()
+        ),
         networks=() if network_mode else _attachments(project, service_name, svc, aliases),
         network_mode=network_mode,
-        links=tuple(_link(project, entry, refs) for entry in svc.links),
+        links=tuple([_link(project, entry, refs) for entry in svc.links]) if svc.links else (),
         external_links=tuple(svc.external_links),
         dns=tuple(svc.dns),
         dns_search=tuple(svc.dns_search),
@@ -232,9 +242,15 @@ def container_spec(
         read_only=bool(svc.read_only),
         shm_size=svc.shm_size,
         resources=_resources(svc),
-        devices=tuple(
-            b.DeviceSpec(d.source, d.target or d.source, d.permissions or "rwm")
-            for d in svc.devices
+        devices=(
+            tuple(
+                [
+                    b.DeviceSpec(d.source, d.target or d.source, d.permissions or "rwm")
+                    for d in svc.devices
+                ]
+            )
+            if svc.devices
+            else ()
         ),
         device_cgroup_rules=tuple(svc.device_cgroup_rules),
         ipc=_resolve_ref(project, svc.ipc, refs),
@@ -252,8 +268,8 @@ def container_spec(
         storage_opt=dict(svc.storage_opt),
         annotations=dict(svc.annotations),
         use_api_socket=bool(svc.use_api_socket),
-        post_start=tuple(_hook(h) for h in svc.post_start),
-        pre_stop=tuple(_hook(h) for h in svc.pre_stop),
+        post_start=tuple([_hook(h) for h in svc.post_start]) if svc.post_start else (),
+        pre_stop=tuple([_hook(h) for h in svc.pre_stop]) if svc.pre_stop else (),
     )
 
 
@@ -311,11 +327,14 @@ def _attachments(
         networks = {"default": None}
     out: list[b.NetworkAttachment] = []
     for key, conf in networks.items():
-        conf = conf or m.ServiceNetwork()
+        network = network_engine_name(project, key)
+        if conf is None:  # attached with no options: the service name is its alias
+            out.append(b.NetworkAttachment(network, key, (service,) if aliases else ()))
+            continue
         names = [service, *conf.aliases] if aliases else []
         out.append(
             b.NetworkAttachment(
-                network=network_engine_name(project, key),
+                network=network,
                 key=key,
                 aliases=tuple(dict.fromkeys(names)),
                 ipv4_address=conf.ipv4_address,
@@ -328,11 +347,19 @@ def _attachments(
                 driver_opts=dict(conf.driver_opts),
             )
         )
+    if len(out) == 1:
+        return (out[0],)
     # The first network is the primary one: highest priority, then by key.
-    return tuple(sorted(out, key=lambda a: (-a.priority, a.key or "")))
+    return tuple(sorted(out, key=_attachment_order))
+
+
+def _attachment_order(attachment: b.NetworkAttachment) -> tuple[int, str]:
+    return (-attachment.priority, attachment.key or "")
 
 
 def _mounts(project: m.Project, svc: m.Service) -> tuple[b.MountSpec, ...]:
+    if not (svc.volumes or svc.configs or svc.secrets):
+        return ()
     mounts = [_volume_mount(project, v) for v in svc.volumes]
     mounts += [_file_mount(project, ref, "config") for ref in svc.configs]
     mounts += [_file_mount(project, ref, "secret") for ref in svc.secrets]
@@ -453,20 +480,50 @@ def _ulimits(ulimits: Mapping[str, m.Ulimit]) -> dict[str, b.UlimitSpec]:
     return out
 
 
+_RESOURCE_FIELDS = (
+    "mem_limit",
+    "mem_reservation",
+    "memswap_limit",
+    "mem_swappiness",
+    "cpus",
+    "cpu_shares",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_count",
+    "cpu_percent",
+    "cpuset",
+    "pids_limit",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "blkio_config",
+    "gpus",
+)
+"""Service attributes that feed ``ResourcesSpec`` (besides ``deploy.resources``)."""
+
+_NO_RESOURCES = b.ResourcesSpec()
+"""The spec of a service without limits (frozen, so one value serves every container)."""
+
+_is_none = functools.partial(operator.is_, None)
+
+
 def _resources(svc: m.Service) -> b.ResourcesSpec:
     """Service-level limits, completed from ``deploy.resources`` where unset."""
     res = svc.deploy.resources if svc.deploy is not None else None
-    limits = res.limits if res is not None and res.limits else m.ResourceLimits()
-    reserve = res.reservations if res is not None and res.reservations else m.ResourceReservations()
-    requests = [*(svc.gpus or []), *reserve.devices]
+    if res is None and all(map(_is_none, map(svc.__dict__.__getitem__, _RESOURCE_FIELDS))):
+        return _NO_RESOURCES  # the usual case, checked without a Python-level loop
+    limits = res.limits if res is not None else None
+    reserve = res.reservations if res is not None else None
+    requests = [*(svc.gpus or ()), *(reserve.devices if reserve is not None else ())]
     return b.ResourcesSpec(
-        mem_limit=svc.mem_limit if svc.mem_limit is not None else limits.memory,
-        mem_reservation=(
-            svc.mem_reservation if svc.mem_reservation is not None else reserve.memory
+        mem_limit=_first(svc.mem_limit, limits.memory if limits is not None else None),
+        mem_reservation=_first(
+            svc.mem_reservation, reserve.memory if reserve is not None else None
         ),
         memswap_limit=svc.memswap_limit,
         mem_swappiness=svc.mem_swappiness,
-        cpus=svc.cpus if svc.cpus is not None else limits.cpus,
+        cpus=_first(svc.cpus, limits.cpus if limits is not None else None),
         cpu_shares=svc.cpu_shares,
         cpu_period=svc.cpu_period,
         cpu_quota=svc.cpu_quota,
@@ -475,21 +532,31 @@ def _resources(svc: m.Service) -> b.ResourcesSpec:
         cpu_count=svc.cpu_count,
         cpu_percent=svc.cpu_percent,
         cpuset=svc.cpuset,
-        pids_limit=svc.pids_limit if svc.pids_limit is not None else limits.pids,
+        pids_limit=_first(svc.pids_limit, limits.pids if limits is not None else None),
         oom_kill_disable=svc.oom_kill_disable,
         oom_score_adj=svc.oom_score_adj,
         blkio=_blkio(svc.blkio_config),
-        device_requests=tuple(
-            b.DeviceRequestSpec(
-                driver=d.driver,
-                count=d.count,
-                device_ids=tuple(d.device_ids),
-                capabilities=tuple(d.capabilities),
-                options=dict(d.options),
+        device_requests=(
+            tuple(
+                [
+                    b.DeviceRequestSpec(
+                        driver=d.driver,
+                        count=d.count,
+                        device_ids=tuple(d.device_ids),
+                        capabilities=tuple(d.capabilities),
+                        options=dict(d.options),
+                    )
+                    for d in requests
+                ]
             )
-            for d in requests
+            if requests
+            else ()
         ),
     )
+
+
+def _first(value: _T | None, fallback: _T | None) -> _T | None:
+    return value if value is not None else fallback
 
 
 def _blkio(cfg: m.BlkioConfig | None) -> b.BlkioSpec | None:
@@ -532,7 +599,9 @@ def _opt_tuple(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def _host_pairs(hosts: Mapping[str, list[str]]) -> tuple[tuple[str, str], ...]:
-    return tuple((host, ip) for host, ips in hosts.items() for ip in ips)
+    if not hosts:
+        return ()
+    return tuple([(host, ip) for host, ips in hosts.items() for ip in ips])
 
 
 def _service(project: m.Project, name: str) -> m.Service:
