@@ -309,6 +309,12 @@ def logs_command(
 # --- run, exec, cp -----------------------------------------------------------------------
 
 
+def _command_words(words: list[str] | None) -> tuple[str, ...]:
+    """The command after SERVICE; a leading ``--`` (``exec web -- sh``) is a separator."""
+    out = tuple(words or ())
+    return out[1:] if out[:1] == ("--",) else out
+
+
 def run_command(
     ctx: typer.Context,
     service: Annotated[str, typer.Argument(metavar="SERVICE", help="The service to run.")],
@@ -395,7 +401,7 @@ def run_command(
     tty = (not no_tty) if no_tty is not None else (_isatty(session.stdout) and _isatty(sys.stdin))
     opts = app_ops_run.RunOptions(
         service=service,
-        command=tuple(command or ()),
+        command=_command_words(command),
         detach=detach,
         rm=rm,
         name=name,
@@ -479,7 +485,7 @@ def exec_command(
     tty = (not no_tty) if no_tty is not None else (_isatty(session.stdout) and _isatty(sys.stdin))
     opts = app_ops_run.ExecOptions(
         service=service,
-        command=tuple(command),
+        command=_command_words(command),
         detach=detach,
         env=tuple(env or ()),
         tty=tty and not detach,

@@ -250,6 +250,9 @@ def test_exec_runs_in_the_container_and_passes_the_exit_code(stack: Stack) -> No
     assert workdir.out == "/tmp\n"
     user = stack.run("exec", "-T", "-u", "1000", "worker", "--", "id", "-u")
     assert user.out == "1000\n"
+    # As in docker compose, flags after SERVICE belong to the command.
+    shell = stack.run("exec", "-T", "worker", "sh", "-c", "echo $((6 * 7))")
+    assert (shell.code, shell.out) == (0, "42\n")
     piped = stack.run("exec", "-T", "worker", "cat", stdin="through stdin\n")
     assert piped.out == "through stdin\n"
     stopped = stack.run("exec", "-T", "job", "true")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,12 +142,6 @@ def test_run_refuses_unknown_services_and_needs_files(
     assert without.code == 2 and "no configuration file provided" in without.err
 
 
-@pytest.mark.xfail(
-    reason="the Docker backend creates one-off containers without StdinOnce, so the "
-    "container's stdin never reaches end-of-file",
-    raises=subprocess.TimeoutExpired,
-    strict=True,
-)
 def test_run_forwards_piped_stdin(project: Project) -> None:
     piped = composer(
         "-p", project.name, "run", "--rm", "-T", "--no-deps", "app", "cat",
