@@ -63,9 +63,25 @@ def volumes_from_parent(entry: str) -> str | None:
     return head
 
 
-def service_dependencies(service: Service) -> dict[str, Dependency]:
-    """Every dependency of one service, explicit and implicit, by service name."""
+def service_dependencies(
+    service: Service, shared: dict[tuple[str, bool, bool], Dependency] | None = None
+) -> dict[str, Dependency]:
+    """Every dependency of one service, explicit and implicit, by service name.
+
+    ``shared`` lets a caller that reads many services reuse equal
+    ``Dependency`` values of ``depends_on`` edges (they are immutable).
+    """
     found: dict[str, Dependency] = {}
+    memo: dict[tuple[str, bool, bool], Dependency] = {} if shared is None else shared
+    for name, dep in service.depends_on.items():
+        edge_key = (dep.condition, dep.required, dep.restart)
+        value = memo.get(edge_key)
+        if value is None:
+            value = memo[edge_key] = Dependency(dep.condition, dep.required, dep.restart)
+        found[name] = value
+    values = service.__dict__
+    if not (service.links or service.volumes_from or any(values[k] for k in NAMESPACE_KEYS)):
+        return found  # no implicit dependencies: the usual case
 
     def add_implicit(name: str, kind: str) -> None:
         current = found.get(name)
@@ -76,12 +92,10 @@ def service_dependencies(service: Service) -> dict[str, Dependency]:
                 current.condition, current.required, current.restart, current.kinds | {kind}
             )
 
-    for name, dep in service.depends_on.items():
-        found[name] = Dependency(dep.condition, dep.required, dep.restart)
     for link in service.links:
         add_implicit(link.split(":", 1)[0], "links")
     for key in NAMESPACE_KEYS:
-        parent = namespace_parent(getattr(service, key))
+        parent = namespace_parent(values[key])
         if parent is not None:
             add_implicit(parent, key)
     for entry in service.volumes_from:
@@ -99,11 +113,14 @@ def build_graph(services: Mapping[str, Service]) -> DiGraph:
     Raises DependencyCycleError for a cycle.
     """
     graph = DiGraph()
-    graph.add_nodes_from(sorted(services))
-    for name in sorted(services):
-        for dep_name, dep in sorted(service_dependencies(services[name]).items()):
+    names = sorted(services)
+    graph.add_nodes_from(names)
+    shared: dict[tuple[str, bool, bool], Dependency] = {}
+    for name in names:
+        dependencies = service_dependencies(services[name], shared)
+        for dep_name in sorted(dependencies):
             if dep_name in services and dep_name != name:
-                graph.add_edge(dep_name, name, dep=dep)
+                graph.add_edge(dep_name, name, dep=dependencies[dep_name])
             elif dep_name == name:
                 raise DependencyCycleError(f"dependency cycle: {name} -> {name}")
     check_acyclic(graph)
