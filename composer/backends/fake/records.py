@@ -22,6 +22,7 @@ from composer.backends.base import (
     VolumeSpec,
 )
 from composer.errors import BackendError
+from composer.humanize import human_duration
 
 BASE_DIRECTORIES: frozenset[str] = frozenset({"/", "/bin", "/etc", "/root", "/tmp", "/var"})
 """Directories every fake container's filesystem starts with."""
@@ -136,33 +137,6 @@ def fake_id(kind: str, value: str) -> str:
     """A deterministic 64-hex id, ``sha256:``-prefixed for images."""
     hexed = hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
     return f"sha256:{hexed}" if kind == "image" else hexed
-
-
-def human_duration(seconds: float) -> str:
-    """A duration as Docker words it in ``docker ps`` ("2 minutes", "About an hour")."""
-    if seconds < 1:
-        return "Less than a second"
-    if int(seconds) == 1:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(
