@@ -53,6 +53,9 @@ _MAP = _YAML_TAG + "map"
 _SEQ = _YAML_TAG + "seq"
 _MERGE = _YAML_TAG + "merge"
 _COMPOSE_TAGS = MappingProxyType({"!reset": RESET, "!override": OVERRIDE})
+_STRING_KEY_TAGS = frozenset({_PLAIN, _QUOTED, _STR})
+"""Key tags that ``_Builder.key`` accepts as they are and that never mark a merge key
+(but a plain ``<<`` is one)."""
 
 # Exact spellings yaml.v3 resolves before looking at numbers.
 _SPECIAL: MappingProxyType[str, Any] = MappingProxyType(
@@ -317,8 +320,14 @@ class _Builder:
         first_line: dict[str, int] = {}
         entries: list[tuple[str | None, Location, Node]] = []
         for key_node, value_node in pairs:
-            is_merge = _is_merge_key(key_node)
-            key: str = "<<" if is_merge else self.key(key_node, path)
+            # The usual key (a plain or quoted string) is read inline; merge
+            # keys and anything unusual take the slower checks.
+            if key_node.__class__ is ScalarNode and key_node.tag in _STRING_KEY_TAGS:
+                key: str = key_node.value
+                is_merge = key == "<<" and key_node.tag == _PLAIN
+            else:
+                is_merge = _is_merge_key(key_node)
+                key = "<<" if is_merge else self.key(key_node, path)
             mark = key_node.start_mark
             line = mark.line + 1
             if key in first_line:
