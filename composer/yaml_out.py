@@ -22,9 +22,13 @@ from typing import Any
 INDENT = 2
 # Characters libyaml (and so yaml.v3) refuses to write outside double quotes.
 # NEL and the Unicode line/paragraph separators are line breaks to a YAML reader.
-_SPECIAL = re.compile(
+# The full pattern takes ~3 ms to compile, so it is compiled (through the
+# ``re`` module's cache) only when a non-ASCII string is written; for ASCII
+# text it matches exactly what the short pattern matches.
+_SPECIAL_UNICODE = (
     "[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\ufeff\u2028\u2029]"
 )
+_SPECIAL_ASCII = re.compile("[^\n\x20-\x7e]")
 _FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
 _OLD_BOOLS = frozenset({"y", "Y", "n", "N"})
 _NON_STRING = re.compile(
@@ -89,8 +93,15 @@ def scalar(value: Any) -> str:
     return _string(str(value))
 
 
+def _has_special(text: str) -> bool:
+    """Whether ``text`` holds a character that only a double-quoted scalar can carry."""
+    if text.isascii():
+        return _SPECIAL_ASCII.search(text) is not None
+    return re.search(_SPECIAL_UNICODE, text) is not None
+
+
 def _string(text: str) -> str:
-    if not text or "\n" in text or _SPECIAL.search(text) or _reads_as_other_type(text):
+    if not text or "\n" in text or _has_special(text) or _reads_as_other_type(text):
         return _double_quoted(text)
     if _plain_allowed(text):
         return text
@@ -150,7 +161,7 @@ def format_float(value: float) -> str:
 
 
 def _literal_ok(text: str) -> bool:
-    if _SPECIAL.search(text) or "\t" in text or "\r" in text:
+    if _has_special(text) or "\t" in text or "\r" in text:
         return False
     if text[0] in " \n":
         return False
