@@ -255,6 +255,10 @@ class _Run:
             if completed and status.exit_code == 0:
                 return True
             raise ExecutionError(f"container {ref.name} exited ({status.exit_code})")
+        if status.state == "paused":
+            raise ExecutionError(
+                f"container {ref.name} is paused", hint="unpause it first: composer unpause"
+            )
         if completed or status.state != "running":
             return False
         if status.health == "unhealthy":
@@ -266,6 +270,12 @@ class _Run:
         if status.state == "created":
             # Its own start step has settled already: it failed or was cancelled.
             raise ExecutionError(f"container {ref.name} was not started")
+        if status.state == "paused":
+            # A frozen container never changes state: waiting would never end.
+            raise ExecutionError(
+                f"container {ref.name} is paused",
+                hint=f"unpause it first: composer unpause {w.service}",
+            )
         if w.condition == "service_completed_successfully":
             if status.state in ("exited", "dead"):
                 if status.exit_code == 0:

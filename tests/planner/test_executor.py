@@ -250,3 +250,18 @@ def test_ctrl_c_stops_scheduling_and_reports_what_exists() -> None:
     cancelled = {s.id for s in result.cancelled}
     assert cancelled == {"container:demo-b-1:start", "container:demo-c-1:start"}
     assert set(start_times(backend)) == {"a"}
+
+
+def test_waiting_on_a_paused_dependency_fails_at_once_with_a_hint() -> None:
+    p = project({"a": svc(), "b": svc(healthy_dep("a"))})
+    backend, _, first = up(p)
+    assert first.ok
+    a = next(c for c in backend.observe("demo").containers if c.service == "a")
+    b = next(c for c in backend.observe("demo").containers if c.service == "b")
+    backend.pause_container(a.id)
+    backend.stop_container(b.id, 0)
+    observed = backend.observe("demo", [image_ref(p, s) for s in p.services])
+    plan = reconcile(p, observed, UpOptions(), now=backend.clock.now())
+    result = execute(plan, backend, CollectingReporter(), parallel=None, clock=backend.clock)
+    [failed] = result.failed
+    assert "demo-a-1 is paused" in failed.text

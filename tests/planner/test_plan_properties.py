@@ -60,6 +60,13 @@ def run(p: Project, backend: FakeBackend, clock: FakeClock, options: UpOptions) 
     observed = backend.observe(p.name, sorted({image_ref(p, s) for s in p.services}))
     plan = reconcile(p, observed, options, now=clock.now())
     result = execute(plan, backend, CollectingReporter(), parallel=None, clock=clock)
+    if not result.ok and any("is paused" in o.text for o in result.failed):
+        # Waiting on a paused dependency fails at once (it would never change);
+        # once it is unpaused, the same up converges.
+        for c in backend.observe(p.name).containers:
+            if c.state == "paused":
+                backend.unpause_container(c.id)
+        return run(p, backend, clock, options)
     assert result.ok, [(o.step.id, o.text) for o in result.failed]
     return plan
 
