@@ -1,0 +1,1 @@
+"""Dockerfile builds without a daemon: parser, context, cache and the builder."""
