@@ -12,6 +12,7 @@ stages live in ``reconcile_resources`` (networks, volumes, images),
 from __future__ import annotations
 
 from composer.backends.base import ObservedState
+from composer.gcpause import paused_gc
 from composer.planner.graph import select
 from composer.planner.options import (
     CreateOptions,
@@ -48,6 +49,12 @@ from composer.schema.model import Project
 
 def reconcile(project: Project, observed: ObservedState, options: Options, *, now: float) -> Plan:
     """The plan that takes ``observed`` to what ``project`` and ``options`` ask for."""
+    # Planning only allocates (specs, labels, steps): see composer.gcpause.
+    with paused_gc():
+        return _reconcile(project, observed, options, now=now)
+
+
+def _reconcile(project: Project, observed: ObservedState, options: Options, *, now: float) -> Plan:
     ctx = Context(with_default_network(project), observed, now)
     match options:
         case UpOptions():

@@ -17,7 +17,6 @@ and duplicate keys are refused with both positions named.
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 from types import MappingProxyType
@@ -27,6 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from composer.errors import ConfigError, Location
+from composer.gcpause import paused_gc
 from composer.schema.tree import OVERRIDE, RESET, Path, YMap, YSeq, path_str
 
 try:
@@ -116,9 +116,7 @@ def parse_yaml(text: str, filename: str) -> Any:
     # The reader allocates one object per node and location and frees none of
     # them, so the cyclic garbage collector would only rescan the growing
     # graph over and over (it more than doubles the time of a large file).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         root = _compose(text, filename)
         if root is None:
             return YMap(loc=Location(filename, 1, 1))
@@ -128,9 +126,6 @@ def parse_yaml(text: str, filename: str) -> Any:
             raise ConfigError(
                 "the document is nested too deeply", location=_loc(filename, root.start_mark)
             ) from None
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _compose(text: str, filename: str) -> Node | None:
