@@ -1,0 +1,644 @@
+"""The native image store: blobs, unpacked layers, configs and tags under the state root.
+
+Layout (``<root>/images``)::
+
+    blobs/sha256/<hex>            content-addressed blobs, layers as received (any compression)
+    diffids/<blob-hex>            the DiffID a layer blob decompresses to (so it is read once)
+    layers/<chain-hex>/diff/      the layer unpacked once per chain ID (an overlay lower dir)
+    layers/<chain-hex>/meta.json  {chain_id, diff_id, parent, size, blob, media_type}
+    configs/<id-hex>.json         image config, byte for byte (the image id is its sha256)
+    tags.json                     {normalised reference: image id}
+
+Two composer processes may use the store at once. Blobs and layers are
+built in ``<root>/tmp`` and renamed into place, so they appear whole or not
+at all and the second of two racing writers simply drops its copy. A per
+layer lock keeps two processes from unpacking the same layer twice, the
+``images`` lock serialises tag and config changes, and garbage collection
+takes the ``images-gc`` lock exclusively while writers hold it shared
+(``lease``), so a blob that a pull has fetched but not yet referenced is
+never collected under it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from composer.backends.native.images import reference
+from composer.backends.native.images.extract import UnsafeLayer, extract_layer
+from composer.backends.native.state import StateRoot, atomic_write, read_json, write_json
+from composer.errors import ConfigError, Conflict, NotFound, Unsupported
+
+SHA256 = "sha256:"
+LAYER_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "application/vnd.docker.image.rootfs.diff.tar",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.diff.tar.zstd",
+        "application/x-tar",
+    }
+)
+_COPY_CHUNK = 1 << 20
+
+
+def digest_hex(digest: str) -> str:
+    """The hex part of ``sha256:<hex>``; ``ValueError`` for anything else."""
+    if not reference.is_image_id(digest):
+        raise ValueError(f"not a sha256 digest: {digest!r}")
+    return digest[len(SHA256) :] if digest.startswith(SHA256) else digest
+
+
+def as_digest(digest: str) -> str:
+    return SHA256 + digest_hex(digest)
+
+
+def chain_id(parent: str | None, diff_id: str) -> str:
+    """ChainID(L0) = DiffID(L0); ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
+    if parent is None:
+        return diff_id
+    return SHA256 + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
+
+
+def chain_ids(diff_ids: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for diff in diff_ids:
+        out.append(chain_id(out[-1] if out else None, diff))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LayerInfo:
+    """One unpacked layer: its ids, where its files are, and where it came from."""
+
+    chain_id: str
+    diff_id: str
+    parent: str | None
+    size: int
+    blob: str
+    media_type: str | None
+    path: Path
+
+    @property
+    def diff_dir(self) -> Path:
+        return self.path / "diff"
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image in the store, ready to be run: config, layers and tags."""
+
+    id: str
+    config: dict[str, Any]
+    diff_ids: tuple[str, ...]
+    chain_ids: tuple[str, ...]
+    layers: tuple[LayerInfo, ...]
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def layer_dirs(self) -> list[Path]:
+        """The overlay lower dirs, top-most first (``lowerdir=a:b:c`` order)."""
+        return [layer.diff_dir for layer in reversed(self.layers)]
+
+    @property
+    def size(self) -> int:
+        return sum(layer.size for layer in self.layers)
+
+    @property
+    def created(self) -> str | None:
+        value = self.config.get("created")
+        return value if isinstance(value, str) else None
+
+    @property
+    def short_id(self) -> str:
+        return self.id[len(SHA256) : len(SHA256) + 12]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveResult:
+    """What ``remove``/``prune`` did, in Docker's words (``Untagged``/``Deleted``)."""
+
+    untagged: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    reclaimed: int = 0
+
+
+class ImageStore:
+    """Images under one state root (see the module doc for the layout and the locking)."""
+
+    def __init__(self, root: StateRoot, *, in_use: Callable[[], set[str]] | None = None) -> None:
+        self.root = root
+        self.base = root.images
+        self._in_use = in_use or (lambda: set())
+        self._tags_key: tuple[int, int, int] | None = None
+        self._tags: dict[str, str] = {}
+        self._ready = False
+
+    # -- paths -----------------------------------------------------------------
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        self.root.ensure()
+        for sub in ("blobs/sha256", "layers", "configs", "diffids"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        self._ready = True
+
+    def blob_path(self, digest: str) -> Path:
+        return self.base / "blobs" / "sha256" / digest_hex(digest)
+
+    def layer_path(self, chain: str) -> Path:
+        return self.base / "layers" / digest_hex(chain)
+
+    def config_path(self, image_id: str) -> Path:
+        return self.base / "configs" / f"{digest_hex(image_id)}.json"
+
+    @property
+    def tags_path(self) -> Path:
+        return self.base / "tags.json"
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[None]:
+        """Keep garbage collection away while blobs and layers are added but not yet referenced."""
+        self._ensure()
+        with self.root.locked("images-gc", shared=True):
+            yield
+
+    # -- blobs -----------------------------------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def ingest_blob(
+        self, expected_digest: str | None, chunks: Iterable[bytes], *, size: int | None = None
+    ) -> str:
+        """Stream ``chunks`` into the store, verifying sha256 and size; return the digest.
+
+        Nothing is stored unless the content matches: the data goes to a
+        temporary file, is checked, and only then renamed into place.
+        """
+        self._ensure()
+        if expected_digest is not None and self.has_blob(expected_digest):
+            return as_digest(expected_digest)
+        sha = hashlib.sha256()
+        count = 0
+        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.root.tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    count += len(chunk)
+                    if size is not None and count > size:
+                        raise Conflict(
+                            f"blob is larger than the expected {size} bytes",
+                            hint="the source sent more data than its manifest says",
+                        )
+                    sha.update(chunk)
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            if size is not None and count != size:
+                raise Conflict(f"blob has {count} bytes, expected {size}")
+            digest = SHA256 + sha.hexdigest()
+            if expected_digest is not None and digest != as_digest(expected_digest):
+                raise Conflict(
+                    f"blob digest mismatch: expected {expected_digest}, got {digest}",
+                    hint="the data was corrupted or tampered with on the way; nothing was stored",
+                )
+            os.chmod(tmp, 0o644)
+            with self.lease():
+                os.replace(tmp, self.blob_path(digest))
+            return digest
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def ingest_file(self, path: Path, expected_digest: str | None = None) -> str:
+        """``ingest_blob`` from a file."""
+        with open(path, "rb") as f:
+            return self.ingest_blob(expected_digest, iter(lambda: f.read(_COPY_CHUNK), b""))
+
+    def open_blob(self, digest: str) -> Any:
+        try:
+            return open(self.blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is not in the image store") from None
+
+    # -- layers ----------------------------------------------------------------
+
+    def layer(self, chain: str) -> LayerInfo | None:
+        """The unpacked layer with this chain ID, or None."""
+        path = self.layer_path(chain)
+        try:
+            meta = read_json(path / "meta.json")
+        except FileNotFoundError:
+            return None
+        return LayerInfo(
+            chain_id=meta["chain_id"],
+            diff_id=meta["diff_id"],
+            parent=meta.get("parent"),
+            size=int(meta.get("size", 0)),
+            blob=meta["blob"],
+            media_type=meta.get("media_type"),
+            path=path,
+        )
+
+    def known_diff_id(self, blob: str) -> str | None:
+        """The DiffID of a layer blob unpacked before, without reading the blob."""
+        try:
+            return (self.base / "diffids" / digest_hex(blob)).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def add_layer(
+        self,
+        blob_digest_or_path: str | Path,
+        *,
+        media_type: str | None = None,
+        parent: str | None = None,
+        diff_id: str | None = None,
+        max_bytes: int | None = None,
+    ) -> LayerInfo:
+        """Unpack a layer blob on top of the chain ``parent`` (once per chain ID).
+
+        ``blob_digest_or_path`` is a blob already in the store or a file,
+        which is ingested first. The compression is read from the data
+        (uncompressed, gzip, zstd). With ``diff_id`` known (from the image
+        config) an existing layer is found without opening the blob, and
+        the unpacked content must hash to it.
+        """
+        if media_type is not None and media_type not in LAYER_MEDIA_TYPES:
+            raise Unsupported(
+                f"layer media type {media_type!r} is not supported",
+                hint="layers may be tar, tar+gzip or tar+zstd",
+            )
+        self._ensure()
+        with self.lease():
+            if isinstance(blob_digest_or_path, Path):
+                blob = self.ingest_file(blob_digest_or_path)
+            else:
+                blob = as_digest(blob_digest_or_path)
+            if not self.has_blob(blob):
+                raise NotFound(f"layer blob {blob} is not in the image store")
+            known = diff_id or self.known_diff_id(blob)
+            if known is not None:
+                found = self.layer(chain_id(parent, known))
+                if found is not None:
+                    return found
+            lock_key = digest_hex(chain_id(parent, known) if known else blob)
+            with self.root.locked(f"layer-{lock_key}"):
+                if known is not None:
+                    found = self.layer(chain_id(parent, known))
+                    if found is not None:
+                        return found
+                return self._unpack(blob, media_type, parent, diff_id, max_bytes)
+
+    def _unpack(
+        self,
+        blob: str,
+        media_type: str | None,
+        parent: str | None,
+        expected_diff: str | None,
+        max_bytes: int | None,
+    ) -> LayerInfo:
+        lowers: list[Path] = []
+        if parent is not None:
+            parent_layer = self.layer(parent)
+            if parent_layer is None:
+                raise NotFound(f"parent layer {parent} is not in the image store")
+            lowers = self._chain_dirs(parent_layer)
+        tmp = Path(tempfile.mkdtemp(prefix="layer-", dir=self.root.tmp))
+        try:
+            diff = tmp / "diff"
+            diff.mkdir(mode=0o755)
+            os.chmod(diff, 0o755)
+            os.chmod(tmp, 0o711)
+            result = extract_layer(self.blob_path(blob), diff, max_bytes=max_bytes, lowers=lowers)
+            if expected_diff is not None and result.diff_id != expected_diff:
+                raise UnsafeLayer(
+                    f"layer {blob} unpacks to {result.diff_id}, but the image says {expected_diff}",
+                    hint="the image config and its layers do not match; nothing was stored",
+                )
+            chain = chain_id(parent, result.diff_id)
+            meta = {
+                "chain_id": chain,
+                "diff_id": result.diff_id,
+                "parent": parent,
+                "size": result.content_size,
+                "blob": blob,
+                "media_type": media_type,
+            }
+            write_json(tmp / "meta.json", meta)
+            target = self.layer_path(chain)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not (target / "meta.json").is_file():
+                    raise
+                shutil.rmtree(tmp)  # another process unpacked the same chain first
+            atomic_write(self.base / "diffids" / digest_hex(blob), result.diff_id.encode())
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        info = self.layer(chain)
+        assert info is not None
+        return info
+
+    def _chain_dirs(self, top: LayerInfo) -> list[Path]:
+        """Diff dirs of ``top`` and its ancestors, top first."""
+        out = [top.diff_dir]
+        cur = top
+        while cur.parent is not None:
+            nxt = self.layer(cur.parent)
+            if nxt is None:
+                break
+            out.append(nxt.diff_dir)
+            cur = nxt
+        return out
+
+    # -- images ----------------------------------------------------------------
+
+    def put_image(
+        self,
+        config: bytes,
+        layer_blobs: list[str],
+        *,
+        media_types: list[str | None] | None = None,
+    ) -> str:
+        """Store an image: its config and its layers (unpacked if new). Returns the image id."""
+        parsed = parse_config(config)
+        diff_ids = parsed["rootfs"]["diff_ids"]
+        if len(diff_ids) != len(layer_blobs):
+            raise Conflict(
+                f"image config lists {len(diff_ids)} layers but {len(layer_blobs)} were given"
+            )
+        types = media_types or [None] * len(layer_blobs)
+        image_id = SHA256 + hashlib.sha256(config).hexdigest()
+        with self.lease():
+            parent: str | None = None
+            for blob, diff, mtype in zip(layer_blobs, diff_ids, types, strict=True):
+                parent = self.add_layer(
+                    blob, media_type=mtype, parent=parent, diff_id=diff
+                ).chain_id
+            path = self.config_path(image_id)
+            if not path.is_file():
+                atomic_write(path, config)
+        return image_id
+
+    def has_image(self, image_id: str) -> bool:
+        return self.config_path(image_id).is_file()
+
+    def image(self, image_id: str) -> StoredImage:
+        """The stored image ``image_id`` (``NotFound`` when absent or incomplete)."""
+        image_id = as_digest(image_id)
+        try:
+            raw = self.config_path(image_id).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no such image: {image_id}") from None
+        config = parse_config(raw)
+        diffs = tuple(config["rootfs"]["diff_ids"])
+        chains = tuple(chain_ids(diffs))
+        layers = []
+        for chain in chains:
+            layer = self.layer(chain)
+            if layer is None:
+                raise NotFound(f"image {image_id} is missing its layer {chain}")
+            layers.append(layer)
+        tags = tuple(sorted(ref for ref, iid in self._read_tags().items() if iid == image_id))
+        return StoredImage(image_id, config, diffs, chains, tuple(layers), tags)
+
+    def image_ids(self) -> list[str]:
+        self._ensure()
+        return sorted(
+            SHA256 + p.name[: -len(".json")]
+            for p in (self.base / "configs").iterdir()
+            if p.name.endswith(".json") and not p.name.startswith(".")
+        )
+
+    def list(self) -> list[StoredImage]:
+        """Every complete image, newest first (as ``docker images`` orders them)."""
+        out = []
+        for image_id in self.image_ids():
+            with contextlib.suppress(NotFound):
+                out.append(self.image(image_id))
+        out.sort(key=lambda i: (i.created or "", i.id), reverse=True)
+        return out
+
+    # -- tags ------------------------------------------------------------------
+
+    def _read_tags(self) -> dict[str, str]:
+        """tags.json, read again only when the file changed (one stat per call)."""
+        try:
+            st = os.stat(self.tags_path)
+        except FileNotFoundError:
+            self._tags_key, self._tags = None, {}
+            return self._tags
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key != self._tags_key:
+            data = read_json(self.tags_path)
+            self._tags = {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            self._tags_key = key
+        return self._tags
+
+    def _write_tags(self, tags: dict[str, str]) -> None:
+        write_json(self.tags_path, tags)
+        self._tags_key = None
+
+    def tags(self) -> dict[str, str]:
+        """A copy of {normalised reference: image id}."""
+        return dict(self._read_tags())
+
+    def tag(self, ref: str, image_id: str) -> str:
+        """Point ``ref`` at ``image_id`` (moving it from another image); returns it normalised."""
+        image_id = as_digest(image_id)
+        if not self.has_image(image_id):
+            raise NotFound(f"no such image: {image_id}")
+        name = reference.normalize(ref)
+        self._ensure()
+        with self.root.locked("images"):
+            tags = dict(self._read_tags())
+            if tags.get(name) != image_id:
+                tags[name] = image_id
+                self._write_tags(tags)
+        return name
+
+    def untag(self, ref: str) -> str | None:
+        """Remove the tag ``ref``; returns the image id it pointed at, if any."""
+        name = reference.normalize(ref)
+        self._ensure()
+        with self.root.locked("images"):
+            tags = dict(self._read_tags())
+            image_id = tags.pop(name, None)
+            if image_id is not None:
+                self._write_tags(tags)
+        return image_id
+
+    def resolve(self, ref_or_id: str) -> str | None:
+        """The image id that a reference, a full id or a unique id prefix names."""
+        text = ref_or_id.strip()
+        if reference.is_image_id(text):
+            image_id = as_digest(text)
+            return image_id if self.has_image(image_id) else None
+        if not text:
+            return None
+        try:
+            name = reference.normalize(text)
+        except ConfigError:  # not a reference: maybe a short id
+            name = None
+        if name is not None:
+            found = self._read_tags().get(name)
+            if found is not None and self.has_image(found):
+                return found
+        if reference.looks_like_id_prefix(text):
+            body = text[len(SHA256) :] if text.startswith(SHA256) else text
+            matches = [i for i in self.image_ids() if i[len(SHA256) :].startswith(body)]
+            if len(matches) > 1:
+                raise Conflict(f"short id {text!r} is ambiguous", hint="give more digits")
+            if matches:
+                return matches[0]
+        return None
+
+    def get(self, ref_or_id: str) -> StoredImage:
+        """``image(resolve(ref))``, with Docker's wording when it is missing."""
+        image_id = self.resolve(ref_or_id)
+        if image_id is None:
+            raise NotFound(
+                f"No such image: {ref_or_id}",
+                hint="load it (composer image load), import it or pull it first",
+            )
+        return self.image(image_id)
+
+    # -- removal ---------------------------------------------------------------
+
+    def remove(self, ref_or_id: str, force: bool = False) -> RemoveResult:
+        """``docker rmi``: untag a reference; delete the image when no tag is left.
+
+        By id, an image with several tags needs ``force``; an image used by
+        a container is refused unless ``force`` (the container keeps its
+        layers until it is removed: they are collected then).
+        """
+        self._ensure()
+        image_id = self.resolve(ref_or_id)
+        if image_id is None:
+            raise NotFound(f"No such image: {ref_or_id}")
+        by_id = not self._is_tag(ref_or_id, image_id)
+        with self.root.locked("images-gc"), self.root.locked("images"):
+            tags = dict(self._read_tags())
+            mine = sorted(r for r, i in tags.items() if i == image_id)
+            if by_id and len(mine) > 1 and not force:
+                raise Conflict(
+                    f"unable to delete {image_id[7:19]} (must be forced) - image is referenced "
+                    "in multiple repositories",
+                    hint="remove it by name, or use -f",
+                )
+            untag = mine if by_id else [reference.normalize(ref_or_id)]
+            for ref in untag:
+                tags.pop(ref, None)
+            if untag:
+                self._write_tags(tags)
+            left = [r for r, i in tags.items() if i == image_id]
+            deleted: list[str] = []
+            if not left:
+                if image_id in self._in_use() and not force:
+                    raise Conflict(
+                        f"unable to delete {image_id[7:19]}: image is being used by a container",
+                        hint="remove the container first, or use -f",
+                    )
+                self.config_path(image_id).unlink(missing_ok=True)
+                deleted.append(image_id)
+            reclaimed = self._collect() if deleted else 0
+        return RemoveResult(
+            tuple(reference.familiar_name(r) for r in untag), tuple(deleted), reclaimed
+        )
+
+    def _is_tag(self, text: str, image_id: str) -> bool:
+        if reference.is_image_id(text):
+            return False
+        try:
+            return self._read_tags().get(reference.normalize(text)) == image_id
+        except ConfigError:  # not a reference
+            return False
+
+    def prune(self, all: bool = False) -> RemoveResult:
+        """Delete dangling (untagged) images, or with ``all`` every image no container uses."""
+        self._ensure()
+        with self.root.locked("images-gc"), self.root.locked("images"):
+            tags = dict(self._read_tags())
+            tagged = set(tags.values())
+            used = self._in_use()
+            deleted: list[str] = []
+            untagged: list[str] = []
+            for image_id in self.image_ids():
+                if image_id in used or (image_id in tagged and not all):
+                    continue
+                for ref in [r for r, i in tags.items() if i == image_id]:
+                    untagged.append(reference.familiar_name(ref))
+                    del tags[ref]
+                self.config_path(image_id).unlink(missing_ok=True)
+                deleted.append(image_id)
+            if untagged:
+                self._write_tags(tags)
+            reclaimed = self._collect()
+        return RemoveResult(tuple(untagged), tuple(deleted), reclaimed)
+
+    def _collect(self) -> int:
+        """Delete layers and blobs that no image references (callers hold ``images-gc``)."""
+        keep_chains: set[str] = set()
+        keep_blobs: set[str] = set()
+        for image_id in self.image_ids():
+            try:
+                config = parse_config(self.config_path(image_id).read_bytes())
+            except (FileNotFoundError, Conflict):
+                continue
+            keep_chains.update(chain_ids(config["rootfs"]["diff_ids"]))
+        reclaimed = 0
+        layers_dir = self.base / "layers"
+        for entry in layers_dir.iterdir():
+            chain = SHA256 + entry.name
+            info = self.layer(chain) if reference.is_image_id(chain) else None
+            if info is not None and chain in keep_chains:
+                keep_blobs.add(info.blob)
+                continue
+            if info is not None:
+                reclaimed += info.size
+            self._delete_tree(entry)
+        for entry in (self.base / "blobs" / "sha256").iterdir():
+            if SHA256 + entry.name in keep_blobs or entry.name.startswith("."):
+                continue
+            reclaimed += entry.stat().st_size
+            entry.unlink(missing_ok=True)
+            (self.base / "diffids" / entry.name).unlink(missing_ok=True)
+        return reclaimed
+
+    def _delete_tree(self, path: Path) -> None:
+        """Rename out of sight first, so a half-deleted layer is never seen as a layer."""
+        doomed = Path(tempfile.mkdtemp(prefix="doomed-", dir=self.root.tmp))
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path, doomed / "x")
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def parse_config(raw: bytes) -> dict[str, Any]:
+    """An image config as a dict, checked for what the store relies on (``rootfs.diff_ids``)."""
+    try:
+        config = json.loads(raw)
+    except ValueError as exc:
+        raise Conflict(f"image config is not JSON: {exc}") from exc
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diffs = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diffs, list) or not all(
+        isinstance(d, str) and d.startswith(SHA256) and reference.is_image_id(d) for d in diffs
+    ):
+        raise Conflict("image config has no valid rootfs.diff_ids")
+    out: dict[str, Any] = config
+    return out
