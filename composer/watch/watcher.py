@@ -1,0 +1,189 @@
+"""File-system notifications, gathered into batches after a quiet period.
+
+``FileWatcher`` runs watchfiles' notifier (inotify on Linux) in a thread and
+hands every raw change to a ``Batcher``. The batcher holds changes until the
+tree has been quiet for ``quiet`` seconds (default 50 ms; Docker Compose
+waits 500 ms), or ``max_wait`` seconds have passed since the first change of
+the batch, so that an editor's save (write a temporary file, rename it over
+the original, touch a backup) or a ``git checkout`` of 200 files becomes one
+batch and therefore one action per service.
+
+The batcher keeps time through a ``Clock`` so that tests drive it in virtual
+time; the notifier itself reports in 5 ms steps.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from composer.clock import Clock
+
+DEFAULT_QUIET = 0.05
+"""Seconds of silence that close a batch."""
+
+DEFAULT_MAX_WAIT = 2.0
+"""A batch is closed after this long even if changes keep coming."""
+
+NOTIFY_STEP_MS = 5
+"""How often the notifier thread looks for new events (milliseconds)."""
+
+_ADDED = 1  # watchfiles.Change.added
+
+
+def _by_path(change: tuple[int, str]) -> str:
+    return change[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A path changed in a batch; ``created`` when it was created at some point in it."""
+
+    path: Path
+    created: bool = False
+
+
+@dataclass
+class Batcher:
+    """Changed paths collected until the tree has been quiet long enough.
+
+    Not thread-safe by itself; ``FileWatcher`` calls it under its lock.
+    """
+
+    clock: Clock
+    quiet: float = DEFAULT_QUIET
+    max_wait: float = DEFAULT_MAX_WAIT
+    _paths: dict[Path, bool] = field(default_factory=dict)
+    _first: float | None = None
+    _last: float = 0.0
+
+    def add(self, changes: Iterable[tuple[Path, bool]]) -> None:
+        """Record changed paths at the clock's current time.
+
+        Each change is ``(path, created)``; a path created at any point in
+        the batch stays marked created (a new directory is copied whole,
+        since files made in it before it was watched raise no event).
+        """
+        now = self.clock.now()
+        added = False
+        for path, created in changes:
+            self._paths[path] = self._paths.get(path, False) or created
+            added = True
+        if not added:
+            return
+        if self._first is None:
+            self._first = now
+        self._last = now
+
+    def due_in(self) -> float | None:
+        """Seconds until the pending batch is ready (0: now), or None when nothing is pending."""
+        if self._first is None:
+            return None
+        now = self.clock.now()
+        quiet_at = self._last + self.quiet
+        cap_at = self._first + self.max_wait
+        return max(0.0, min(quiet_at, cap_at) - now)
+
+    def take(self) -> list[Change] | None:
+        """The batch when it is ready (and start a new one), else None."""
+        due = self.due_in()
+        if due is None or due > 0:
+            return None
+        batch = [Change(path, created) for path, created in self._paths.items()]
+        self._paths.clear()
+        self._first = None
+        return batch
+
+
+def watch_roots(paths: Iterable[Path]) -> list[Path]:
+    """The directories to watch: each path (its parent when it is a file or missing),
+    with directories inside another watched directory dropped."""
+    roots: set[Path] = set()
+    for path in paths:
+        candidate = path
+        while not candidate.is_dir() and candidate != candidate.parent:
+            candidate = candidate.parent
+        roots.add(candidate)
+    ordered = sorted(roots, key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for root in ordered:
+        if not any(root == k or k in root.parents for k in kept):
+            kept.append(root)
+    return kept
+
+
+class FileWatcher:
+    """Watches directory trees and delivers quiet-period batches of changed paths."""
+
+    def __init__(self, roots: Sequence[Path], batcher: Batcher) -> None:
+        self._roots = list(roots)
+        self._batcher = batcher
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the notifier; returns once every directory is being watched."""
+        self._thread = threading.Thread(target=self._run, name="composer-watch", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        from watchfiles._rust_notify import RustNotify
+
+        try:
+            notify = RustNotify([str(r) for r in self._roots], False, False, 300, True, True)
+        except BaseException as error:  # handed to the caller of start()
+            self._error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        with notify:
+            while not self._stop.is_set():
+                raw: Any = notify.watch(NOTIFY_STEP_MS, NOTIFY_STEP_MS, 200, self._stop)
+                if isinstance(raw, set) and raw:
+                    with self._cond:
+                        self._batcher.add(
+                            (Path(p), kind == _ADDED) for kind, p in sorted(raw, key=_by_path)
+                        )
+                        self._cond.notify_all()
+
+    def next_batch(self, timeout: float | None = None) -> list[Change] | None:
+        """Block until a batch is ready (or ``timeout``/``stop``); None when none came."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._stop.is_set():
+                batch = self._batcher.take()
+                if batch is not None:
+                    return batch
+                due = self._batcher.due_in()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                wait = min(x for x in (due, left, 0.5) if x is not None)
+                self._cond.wait(wait)
+        return None
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> FileWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
