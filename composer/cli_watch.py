@@ -89,19 +89,28 @@ def watch_command(
     with _stack(ctx) as stack:
         project = app_lifecycle.load(stack.rt, request.services)
         if stop:
-            _stop_background(stack, project)
+            stop_background(stack, project)
             return
         run_watch(stack, project, request)
 
 
-def _stop_background(stack: _Stack, project: Project) -> None:
+def stop_background(stack: _Stack, project: Project, *, quiet: bool = False) -> None:
+    """End the project's background watcher (``watch --stop``, and ``down`` with ``quiet``)."""
     from composer.watch import detached
 
     stopped = detached.stop(project.name, stack.session.invocation.environ)
     if stopped is None:
-        stack.session.stderr.write(f"No background watcher for project {project.name}\n")
-    else:
-        stack.session.stderr.write(f"Stopped the background watcher (pid {stopped.pid})\n")
+        if not quiet:
+            stack.session.stderr.write(f"No background watcher for project {project.name}\n")
+        return
+    stack.session.stderr.write(f"Stopped the background watcher (pid {stopped.pid})\n")
+
+
+def up_watch_request(services: tuple[str, ...]) -> WatchRequest:
+    """The watch of ``up --watch``: the stack is already up."""
+    from composer.app_watch import WatchRequest
+
+    return WatchRequest(services=services, no_up=True)
 
 
 def run_watch(
