@@ -17,6 +17,7 @@ import typer
 
 from composer.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from composer.cli_ops import COMMANDS as OPS_COMMANDS
+from composer.cli_watch import COMMANDS as WATCH_COMMANDS
 from composer.errors import PlanError
 from composer.options import (
     ConfigOptions,
@@ -341,6 +342,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], str]] = {
     "config": (config_command, "Parse, resolve and render the compose file in canonical format."),
     **LIFECYCLE_COMMANDS,
     **OPS_COMMANDS,
+    **WATCH_COMMANDS,
     "version": (version_command, "Show the composer version."),
 }
 

@@ -20,6 +20,7 @@ from composer.errors import PlanError
 
 if TYPE_CHECKING:
     from composer.app_lifecycle import Runtime, UpRequest
+    from composer.app_watch import WatchRequest
     from composer.backends.base import Backend
     from composer.cli_commands import Session
     from composer.planner.options import Options, PullOption, RmiOption
@@ -44,6 +45,7 @@ class _Stack:
     session: Session
     rt: Runtime
     backend: Backend
+    watch: WatchRequest | None = None
 
 
 @contextlib.contextmanager
@@ -205,6 +207,10 @@ def up_command(
     quiet_pull: Annotated[
         bool, typer.Option("--quiet-pull", help="Pull without printing progress.")
     ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option("-w", "--watch", help="Watch source code and rebuild/refresh containers."),
+    ] = False,
 ) -> None:
     """Create and start containers.
 
@@ -246,6 +252,12 @@ def up_command(
         project = app_lifecycle.load(rt, request.plan.services)
         since = rt.clock.now()
         app_lifecycle.up(rt, stack.backend, project, request)
+        if watch and not rt.options.dry_run:
+            from composer import cli_watch
+
+            stack.watch = cli_watch.up_watch_request(request.plan.services)
+            if request.detached:
+                cli_watch.watch_in_background(stack, project, stack.watch)
         if request.detached or request.plan.no_start:
             return
         if rt.options.dry_run:
@@ -281,6 +293,17 @@ def _attached(
     )
     fmt = LogFormat(prefix=not no_log_prefix, colour=colour, timestamps=timestamps)
     with _sigterm_interrupts():
+        if stack.watch is not None:  # up --watch: the watch loop runs beside the logs
+            from composer.cli_watch import watch_while_attached
+
+            return watch_while_attached(
+                stack,
+                project,
+                stack.watch,
+                lambda: run_attached(
+                    rt, stack.backend, project, request, session.stdout, fmt, since
+                ),
+            )
         return run_attached(
             rt,
             stack.backend,
@@ -358,6 +381,10 @@ def down_command(
     )
     with _stack(ctx) as stack:
         project = app_lifecycle.load(stack.rt, options.services)
+        if not stack.rt.options.dry_run:  # a background watcher would fight the removal
+            from composer.cli_watch import stop_background
+
+            stop_background(stack, project, quiet=True)
         app_lifecycle.down(stack.rt, stack.backend, project, options)
 
 

@@ -72,6 +72,7 @@ Commands:
   events   Receive real time events from containers.
   wait     Block until containers of the given services stop.
   ls       List running compose projects.
+  watch    Watch the build context and sync, rebuild or restart on change.
   version  Show the composer version.
 """
 

@@ -1,0 +1,232 @@
+"""The DNS responder of one network (dnslib), listening on the gateway address.
+
+Containers get the gateway as their ``nameserver``. The responder answers
+A/AAAA (and PTR) for the names of the network's endpoints — container
+names, service names (every replica, rotated on each answer so that clients
+spread over them), aliases and hostnames — from the endpoint records on
+disk, which it re-reads whenever the directory changes (every write is an
+atomic rename, so a changed listing of names and inode numbers is a reliable
+signal). Any other name is forwarded to upstream resolvers: the container's
+own ``dns:`` servers when its endpoint record has some, else the host's
+(``/etc/resolv.conf``, read by this host-side process, so a host stub
+resolver on 127.0.0.53 works too). Internal networks forward nothing.
+
+It runs as threads inside another process (the supervisor):
+``DnsResponder(...).start()`` … ``stop()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import itertools
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from composer.backends.native.state import read_json
+
+TTL = 60
+UPSTREAM_TIMEOUT = 3.0
+
+
+def host_resolvers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
+    """The ``nameserver`` entries of a resolv.conf, as ``(address, 53)``."""
+    out: list[tuple[str, int]] = []
+    with contextlib.suppress(OSError), open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                out.append((parts[1].split("%")[0], 53))
+    return out
+
+
+@dataclass
+class _Names:
+    """The endpoint records of a network, indexed by name and by address."""
+
+    signature: tuple[tuple[str, int], ...] = ()
+    v4: dict[str, list[str]] = field(default_factory=dict)
+    v6: dict[str, list[str]] = field(default_factory=dict)
+    ptr: dict[str, str] = field(default_factory=dict)
+    dns_of: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+def _signature(directory: Path) -> tuple[tuple[str, int], ...]:
+    try:
+        with os.scandir(directory) as it:
+            return tuple(sorted((e.name, e.inode()) for e in it if e.name.endswith(".json")))
+    except FileNotFoundError:
+        return ()
+
+
+def load_names(directory: Path) -> _Names:
+    """Index the endpoint records (``*.json``) of ``directory``."""
+    names = _Names(signature=_signature(directory))
+    for name, _ in names.signature:
+        try:
+            rec = read_json(directory / name)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(rec, Mapping):
+            continue
+        ip, ip6 = rec.get("ip"), rec.get("ipv6")
+        aliases = [str(n).lower().rstrip(".") for n in rec.get("names") or () if n]
+        for alias in aliases:
+            if ip:
+                names.v4.setdefault(alias, []).append(str(ip))
+            if ip6:
+                names.v6.setdefault(alias, []).append(str(ip6))
+        if aliases:
+            for addr in (ip, ip6):
+                if addr:
+                    names.ptr[ipaddress.ip_address(str(addr)).reverse_pointer] = aliases[0]
+        servers = [(str(s), 53) for s in rec.get("dns") or ()]
+        if servers:
+            for addr in (ip, ip6):
+                if addr:
+                    names.dns_of[str(addr)] = servers
+    for table in (names.v4, names.v6):
+        for key in table:
+            table[key].sort(key=lambda a: ipaddress.ip_address(a))
+    return names
+
+
+class DnsResponder:
+    """One network's resolver on ``addresses`` (UDP and TCP), started and stopped as threads."""
+
+    def __init__(
+        self,
+        endpoints_dir: Path,
+        addresses: Sequence[str],
+        *,
+        port: int = 53,
+        upstreams: Sequence[tuple[str, int]] | None = None,
+        forward: bool = True,
+    ) -> None:
+        self.endpoints_dir = Path(endpoints_dir)
+        self.addresses = list(addresses)
+        self.port = port
+        self.upstreams = list(upstreams) if upstreams is not None else None
+        self.forward = forward
+        self._names = _Names()
+        self._lock = threading.Lock()
+        self._turn = itertools.count()
+        self._servers: list[Any] = []
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def start(self) -> DnsResponder:
+        from dnslib.server import DNSLogger, DNSServer
+
+        logger = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+        try:
+            for addr in self.addresses:
+                for tcp in (False, True):
+                    server = DNSServer(_Resolver(self), address=addr, port=self.port, tcp=tcp,
+                                       logger=logger)  # fmt: skip
+                    self._servers.append(server)
+                    server.start_thread()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.server.shutdown()
+            with contextlib.suppress(Exception):
+                server.server.server_close()
+
+    def __enter__(self) -> DnsResponder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- lookups --------------------------------------------------------------
+
+    def names(self) -> _Names:
+        """The current index, re-read when the endpoint records changed."""
+        sig = _signature(self.endpoints_dir)
+        with self._lock:
+            if sig != self._names.signature or not sig:
+                self._names = load_names(self.endpoints_dir)
+            return self._names
+
+    def lookup(self, name: str, family: int) -> list[str] | None:
+        """Addresses of ``name`` (rotated per call), or None when the network does not know it."""
+        idx = self.names()
+        key = name.lower().rstrip(".")
+        if key not in idx.v4 and key not in idx.v6:
+            return None
+        addrs = (idx.v4 if family == 4 else idx.v6).get(key, [])
+        if len(addrs) > 1:
+            k = next(self._turn) % len(addrs)
+            addrs = addrs[k:] + addrs[:k]
+        return addrs
+
+    def upstreams_for(self, client: str) -> list[tuple[str, int]]:
+        own = self.names().dns_of.get(client)
+        if own:
+            return own
+        return self.upstreams if self.upstreams is not None else host_resolvers()
+
+
+class _Resolver:
+    """dnslib's resolver interface: answers known names, forwards the rest."""
+
+    def __init__(self, owner: DnsResponder) -> None:
+        self.owner = owner
+
+    def resolve(self, request: Any, handler: Any) -> Any:
+        from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A
+
+        q = request.q
+        qname = str(q.qname)
+        reply = request.reply()
+        reply.header.ra = 1
+        if q.qtype == QTYPE.PTR:
+            target = self.owner.names().ptr.get(qname.lower().rstrip("."))
+            if target is not None:
+                reply.add_answer(RR(q.qname, QTYPE.PTR, rdata=PTR(target + "."), ttl=TTL))
+                return reply
+        else:
+            v4 = self.owner.lookup(qname, 4)
+            if v4 is not None:
+                reply.header.aa = 1
+                if q.qtype in (QTYPE.A, QTYPE.ANY):
+                    for a in v4:
+                        reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(a), ttl=TTL))
+                if q.qtype in (QTYPE.AAAA, QTYPE.ANY):
+                    for a in self.owner.lookup(qname, 6) or []:
+                        reply.add_answer(RR(q.qname, QTYPE.AAAA, rdata=AAAA(a), ttl=TTL))
+                return reply
+        if not self.owner.forward:
+            reply.header.rcode = RCODE.REFUSED
+            return reply
+        return self._forward(request, handler, reply)
+
+    def _forward(self, request: Any, handler: Any, fallback: Any) -> Any:
+        from dnslib import RCODE, DNSRecord
+
+        client = str(handler.client_address[0])
+        tcp = getattr(handler, "protocol", "udp") == "tcp"
+        for host, port in self.owner.upstreams_for(client):
+            try:
+                raw = request.send(host, port, tcp=tcp, timeout=UPSTREAM_TIMEOUT)
+                answer = DNSRecord.parse(raw)
+                if answer.header.tc and not tcp:
+                    answer = DNSRecord.parse(request.send(host, port, tcp=True,
+                                                          timeout=UPSTREAM_TIMEOUT))  # fmt: skip
+                answer.header.id = request.header.id
+                return answer
+            except Exception:  # try the next upstream
+                continue
+        fallback.header.rcode = RCODE.SERVFAIL
+        return fallback

@@ -1,0 +1,238 @@
+"""Firewall rules of composer networks: egress NAT, isolation, internal networks.
+
+One nftables table, ``inet composer``, holds everything (iptables chains
+``COMPOSER-FORWARD`` and ``COMPOSER-POSTROUTING`` where ``nft`` is missing).
+Every rule carries the comment ``composer:<network id>``, so ``remove``
+deletes exactly the rules of one network and nothing else:
+
+* NAT: ``ip saddr <subnet> oifname != <bridge> masquerade`` — not for
+  ``internal`` networks;
+* isolation: the bridge's name goes into the set ``@bridges``, and traffic
+  from it to any *other* composer bridge is dropped;
+* internal: whatever leaves or enters the bridge through another interface
+  is dropped (the container also gets no default route).
+
+A packet survives only if every base chain on its hook accepts it. Docker
+sets its iptables ``FORWARD`` policy to DROP, which would also drop the
+bridged and forwarded traffic of composer networks; where that chain exists,
+accept rules for the bridge are inserted into it as well (same comment).
+Our own drops still win, since a drop in any chain is final.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from composer.errors import BackendError, Unavailable
+
+TABLE = "composer"
+FAMILY = "inet"
+
+
+def tag(network_id: str) -> str:
+    return f"composer:{network_id[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRules:
+    """What the firewall needs to know about one network."""
+
+    id: str
+    bridge: str
+    subnet: str | None
+    subnet6: str | None
+    internal: bool
+
+
+def _run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
+    try:
+        res = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise Unavailable(f"{argv[0]} is not installed", "install nftables or iptables") from exc
+    if check and res.returncode != 0:
+        raise BackendError(f"{' '.join(argv[:3])} failed: {res.stderr.strip()}")
+    return res.stdout
+
+
+def enable_forwarding() -> None:
+    """``net.ipv4.ip_forward=1`` (and IPv6 forwarding) so that bridged networks can route."""
+    for path in ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"):
+        try:
+            with open(path) as f:
+                if f.read().strip() == "1":
+                    continue
+            with open(path, "w") as f:
+                f.write("1")
+        except OSError:
+            if "ipv4" in path:
+                raise
+
+
+class Firewall:
+    """Adds and removes one network's rules; ``backend`` is ``nft`` or ``iptables``."""
+
+    def __init__(self, backend: str | None = None) -> None:
+        if backend is None:
+            backend = "nft" if shutil.which("nft") else "iptables"
+        self.backend = backend
+
+    def add(self, net: NetworkRules) -> None:
+        enable_forwarding()
+        self.remove(net.id)  # idempotent: a retried create never doubles rules
+        if self.backend == "nft":
+            _run(["nft", "-f", "-"], stdin=self._nft_script(net))
+        else:
+            self._ipt_add(net)
+        self._docker_compat(net, add=True)
+
+    def remove(self, network_id: str) -> None:
+        if self.backend == "nft":
+            self._nft_remove(network_id)
+        else:
+            self._ipt_remove(network_id)
+        self._docker_compat(None, add=False, network_id=network_id)
+
+    def rules(self, network_id: str) -> list[str]:
+        """The rules tagged for this network, as text (for inspection and tests)."""
+        t = tag(network_id)
+        out = []
+        if self.backend == "nft":
+            listing = _run(["nft", "list", "table", FAMILY, TABLE], check=False)
+            out = [line.strip() for line in listing.splitlines() if f'"{t}"' in line]
+        else:
+            for table in ("filter", "nat"):
+                for ipt in ("iptables", "ip6tables"):
+                    listing = _run([ipt, "-t", table, "-S"], check=False)
+                    out += [line for line in listing.splitlines() if t in line]
+        return out + self._compat_rules(t)
+
+    # --- nftables ---------------------------------------------------------
+
+    def _nft_script(self, n: NetworkRules) -> str:
+        c = f'comment "{tag(n.id)}"'
+        b = f'"{n.bridge}"'
+        lines = [
+            f"add table {FAMILY} {TABLE}",
+            f"add set {FAMILY} {TABLE} bridges {{ type ifname; }}",
+            f"add chain {FAMILY} {TABLE} forward "
+            "{ type filter hook forward priority filter; policy accept; }",
+            f"add chain {FAMILY} {TABLE} postrouting "
+            "{ type nat hook postrouting priority srcnat; policy accept; }",
+            f"add element {FAMILY} {TABLE} bridges {{ {b} }}",
+            f"add rule {FAMILY} {TABLE} forward iifname {b} oifname != {b} "
+            f"oifname @bridges drop {c}",
+        ]
+        if n.internal:
+            lines.append(f"add rule {FAMILY} {TABLE} forward iifname {b} oifname != {b} drop {c}")
+            lines.append(f"add rule {FAMILY} {TABLE} forward oifname {b} iifname != {b} drop {c}")
+        else:
+            for fam, subnet in (("ip", n.subnet), ("ip6", n.subnet6)):
+                if subnet:
+                    lines.append(
+                        f"add rule {FAMILY} {TABLE} postrouting {fam} saddr {subnet} "
+                        f"oifname != {b} masquerade {c}"
+                    )
+        return "\n".join(lines) + "\n"
+
+    def _nft_remove(self, network_id: str) -> None:
+        t = tag(network_id)
+        raw = _run(["nft", "-j", "-a", "list", "table", FAMILY, TABLE], check=False)
+        if not raw.strip():
+            return
+        cmds = []
+        bridges: set[str] = set()
+        for item in json.loads(raw).get("nftables", []):
+            rule = item.get("rule")
+            if not rule or rule.get("comment") != t:
+                continue
+            cmds.append(f"delete rule {FAMILY} {TABLE} {rule['chain']} handle {rule['handle']}")
+            for expr in rule.get("expr", []):
+                match = expr.get("match") or {}
+                left = match.get("left") or {}
+                if (left.get("meta") or {}).get("key") == "iifname" and match.get("op") == "==":
+                    bridges.add(str(match.get("right")))
+        for bridge in bridges:
+            cmds.append(f'delete element {FAMILY} {TABLE} bridges {{ "{bridge}" }}')
+        if cmds:
+            _run(["nft", "-f", "-"], stdin="\n".join(cmds) + "\n")
+
+    # --- iptables fallback --------------------------------------------------
+
+    def _ipt_add(self, n: NetworkRules) -> None:
+        c = ["-m", "comment", "--comment", tag(n.id)]
+        for ipt, subnet in (("iptables", n.subnet), ("ip6tables", n.subnet6)):
+            if subnet is None and ipt == "ip6tables":
+                continue
+            _ensure_chain(ipt, "filter", "COMPOSER-FORWARD", "FORWARD")
+            _ensure_chain(ipt, "nat", "COMPOSER-POSTROUTING", "POSTROUTING")
+            fwd = [ipt, "-t", "filter", "-A", "COMPOSER-FORWARD"]
+            # isolation: from this bridge to any other composer bridge (cmp-* or tagged)
+            _run([*fwd, "-i", n.bridge, "!", "-o", n.bridge, "-o", "cmp-+", "-j", "DROP", *c])
+            _run([*fwd, "-o", n.bridge, "!", "-i", n.bridge, "-i", "cmp-+", "-j", "DROP", *c])
+            if n.internal:
+                _run([*fwd, "-i", n.bridge, "!", "-o", n.bridge, "-j", "DROP", *c])
+                _run([*fwd, "-o", n.bridge, "!", "-i", n.bridge, "-j", "DROP", *c])
+            elif subnet:
+                _run([ipt, "-t", "nat", "-A", "COMPOSER-POSTROUTING", "-s", subnet,
+                      "!", "-o", n.bridge, "-j", "MASQUERADE", *c])  # fmt: skip
+
+    def _ipt_remove(self, network_id: str) -> None:
+        for ipt in ("iptables", "ip6tables"):
+            for table, chain in (("filter", "COMPOSER-FORWARD"), ("nat", "COMPOSER-POSTROUTING")):
+                _delete_tagged(ipt, table, chain, tag(network_id))
+
+    # --- coexistence with Docker's FORWARD DROP policy ------------------------
+
+    def _docker_compat(self, n: NetworkRules | None, *, add: bool, network_id: str = "") -> None:
+        if not shutil.which("iptables"):
+            return
+        for ipt in ("iptables", "ip6tables"):
+            if not _chain_exists(ipt, "filter", "FORWARD"):
+                continue
+            if not add:
+                _delete_tagged(ipt, "filter", "FORWARD", tag(network_id))
+                continue
+            assert n is not None
+            if ipt == "ip6tables" and not n.subnet6:
+                continue
+            c = ["-m", "comment", "--comment", tag(n.id)]
+            _run([ipt, "-t", "filter", "-I", "FORWARD", "-i", n.bridge, "-j", "ACCEPT", *c])
+            _run([ipt, "-t", "filter", "-I", "FORWARD", "-o", n.bridge, "-m", "conntrack",
+                  "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT", *c])  # fmt: skip
+
+    def _compat_rules(self, t: str) -> list[str]:
+        if not shutil.which("iptables"):
+            return []
+        out = []
+        for ipt in ("iptables", "ip6tables"):
+            listing = _run([ipt, "-t", "filter", "-S", "FORWARD"], check=False)
+            out += [line for line in listing.splitlines() if t in line]
+        return out
+
+
+def _chain_exists(ipt: str, table: str, chain: str) -> bool:
+    res = subprocess.run([ipt, "-t", table, "-S", chain], capture_output=True, check=False)
+    return res.returncode == 0
+
+
+def _ensure_chain(ipt: str, table: str, chain: str, parent: str) -> None:
+    if not _chain_exists(ipt, table, chain):
+        _run([ipt, "-t", table, "-N", chain])
+    jump = [ipt, "-t", table, "-C", parent, "-j", chain]
+    if subprocess.run(jump, capture_output=True, check=False).returncode != 0:
+        _run([ipt, "-t", table, "-I", parent, "-j", chain])
+
+
+def _delete_tagged(ipt: str, table: str, chain: str, t: str) -> None:
+    """Delete every rule of ``chain`` whose comment is ``t`` (``-S`` lines replayed as ``-D``)."""
+    listing = _run([ipt, "-t", table, "-S", chain], check=False)
+    for line in listing.splitlines():
+        if not line.startswith("-A ") or (f"--comment {t}" not in line and f'"{t}"' not in line):
+            continue
+        args = shlex.split(line)
+        _run([ipt, "-t", table, "-D", *args[1:]], check=False)
