@@ -1,0 +1,224 @@
+"""Start a container's PID 1: ``launch(spec, stdio, before_exec)``.
+
+The dance (runc's, in Python with ctypes):
+
+1. parent: create the cgroup, fork the *intermediate*, put it in the cgroup,
+   tell it to go on;
+2. intermediate: join the namespaces given by path, ``unshare`` the new
+   ones, fork the container process (PID 1 of the new PID namespace),
+   report its host pid, exit;
+3. container process: mounts, ``pivot_root``, read-only and masked paths,
+   sysctls, hostname — while the parent, knowing the pid, runs
+   ``before_exec(pid)`` (network plumbing into ``/proc/<pid>/ns/net``);
+4. container process: waits for the parent's go, drops privileges
+   (``process.finish_and_exec``) and execs.
+
+``launch`` returns once the exec happened, or raises the child's error. The
+caller must be a child subreaper (``syscalls.set_child_subreaper``): the
+intermediate exits, PID 1 is re-parented to the caller, and the caller
+``waitpid``s it for the exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import struct
+from collections.abc import Callable
+
+from composer.errors import Unsupported
+
+from . import mounts, process, report, seccomp, syscalls
+from .cgroups import Cgroup, detect_layout
+from .paths import ensure_target
+from .spec import INIT_TARGET, Launched, LaunchSpec, MountEntry, Stdio
+from .users import UserError, resolve_in_root
+
+BeforeExec = Callable[[int], None]
+
+
+def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None) -> Launched:
+    """Start ``spec``'s process; see the module docstring for the protocol.
+
+    Everything the child runs after ``pivot_root`` must already be imported:
+    the host's module paths are gone from its view by then.
+    """
+    if not syscalls.is_child_subreaper():
+        raise Unsupported(
+            "the native runtime must run in a child subreaper",
+            "call composer.backends.native.runtime.syscalls.set_child_subreaper() first",
+        )
+    if spec.seccomp == "default" and not spec.privileged:
+        seccomp.compiled(frozenset(spec.capabilities))  # once per capability set, in the parent
+    cgroup = Cgroup(spec.cgroup.path).create(spec.cgroup) if spec.cgroup else None
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        middle = os.fork()
+    except BaseException:
+        for fd in (go_r, go_w, rep_r, rep_w):
+            os.close(fd)
+        raise
+    if middle == 0:
+        _intermediate(spec, stdio, go_r, go_w, rep_r, rep_w)  # never returns
+    os.close(go_r)
+    os.close(rep_w)
+    pid = 0
+    try:
+        reader = report.Reader(rep_r)
+        if cgroup is not None:
+            cgroup.add(middle)
+        os.write(go_w, b"1")
+        item = reader.next()
+        if item is None or "error" in item:
+            _reap(middle)
+            if item is None:
+                raise report.LaunchError(f"container {spec.id}: the runtime child died")
+            report.raise_for(item, f"container {spec.id}")
+        pid = int(str(item["pid"]))
+        _reap(middle)
+        if before_exec is not None:
+            before_exec(pid)
+        os.write(go_w, b"2")
+        item = reader.next()
+        if item is not None and "error" in item:
+            _reap(pid)
+            pid = 0
+            report.raise_for(item, f"container {spec.id}")
+        started = process.start_time(pid)
+        return Launched(pid=pid, start_time=started, cgroup_path=cgroup.path if cgroup else None)
+    except BaseException:
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _reap(pid)
+        if cgroup is not None:
+            with contextlib.suppress(OSError):
+                cgroup.remove()
+        raise
+    finally:
+        os.close(go_w)
+        os.close(rep_r)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _intermediate(
+    spec: LaunchSpec, stdio: Stdio, go_r: int, go_w: int, rep_r: int, rep_w: int
+) -> None:
+    code = 1
+    try:
+        os.close(go_w)
+        os.close(rep_r)
+        if os.read(go_r, 1) != b"1":
+            os._exit(1)
+        flags = 0
+        for ns in spec.namespaces:
+            if ns.path is not None:
+                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    syscalls.setns(fd, syscalls.NS_FLAGS[ns.type])
+                finally:
+                    os.close(fd)
+            elif ns.type != "cgroup" or _cgroupns_wanted():
+                flags |= syscalls.NS_FLAGS[ns.type]
+        if spec.namespace("mnt") is None:
+            raise process.ChildFailure("unsupported", "a container needs its own mount namespace")
+        syscalls.unshare(flags)
+        child = os.fork()
+        if child == 0:
+            _container(spec, stdio, go_r, rep_w)  # never returns
+        report.send(rep_w, pid=child)
+        code = 0
+    except BaseException as exc:
+        report.send_failure(rep_w, exc)
+    finally:
+        process.child_exit(code)
+
+
+def _cgroupns_wanted() -> bool:
+    """A private cgroup namespace only on pure cgroup v2 (Docker's default there)."""
+    return detect_layout().mode == "v2"
+
+
+def _container(spec: LaunchSpec, stdio: Stdio, go_r: int, rep_w: int) -> None:
+    try:
+        process.reset_signals()
+        process.setup_stdio(*stdio, tty=spec.tty)
+        root_fd = _build_filesystem(spec)
+        net = spec.namespace("net")
+        if net is not None and net.path is None:
+            loopback_up()
+        if spec.namespace("uts") is not None:
+            if spec.hostname:
+                syscalls.sethostname(spec.hostname)
+            if spec.domainname:
+                syscalls.setdomainname(spec.domainname)
+        if spec.oom_score_adj is not None:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(spec.oom_score_adj))
+        try:
+            user = resolve_in_root(root_fd, spec.user, spec.additional_groups)
+        except UserError as exc:
+            raise process.ChildFailure("user", str(exc)) from exc
+        os.close(root_fd)
+        if os.read(go_r, 1) != b"2":
+            os._exit(1)
+        os.close(go_r)
+        args = (INIT_TARGET, "--", *spec.args) if spec.init else spec.args
+        if not args:
+            raise process.ChildFailure("config", "no command given and the image has none")
+        process.finish_and_exec(
+            args=args,
+            env=process.with_home(spec.env, user.home),
+            cwd=spec.cwd or "/",
+            user=user,
+            capabilities=spec.capabilities,
+            no_new_privileges=spec.no_new_privileges,
+            use_seccomp=spec.seccomp == "default" and not spec.privileged,
+            rlimits=spec.rlimits,
+        )
+    except BaseException as exc:
+        report.send_failure(rep_w, exc)
+    process.child_exit(127)
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in a new network namespace (Docker does, even for ``network_mode: none``)."""
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), siocgifflags, req))[1]
+        fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
+
+
+def _build_filesystem(spec: LaunchSpec) -> int:
+    """Everything from the rootfs mount to the masked paths; returns an fd of the new ``/``."""
+    mounts.make_private_root()
+    root_fd = mounts.mount_rootfs(spec.rootfs)
+    mounts.mount_defaults(root_fd, spec)
+    extra = list(spec.mounts)
+    if spec.init:
+        extra.append(MountEntry(INIT_TARGET, "bind", spec.init_path, ("bind", "ro")))
+    mounts.apply_mounts(root_fd, extra)
+    if spec.cwd and spec.cwd != "/":
+        # Docker creates a missing working directory.
+        with contextlib.suppress(OSError):
+            os.close(ensure_target(root_fd, spec.cwd, directory=True))
+    if spec.tty:
+        mounts.bind_console(root_fd, 0)
+    mounts.pivot(root_fd)
+    os.close(root_fd)
+    root_fd = os.open("/", syscalls.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    mounts.write_sysctls(spec.sysctls)
+    mounts.readonly_paths(root_fd, spec.readonly_paths)
+    mounts.masked_paths(root_fd, spec.masked_paths)
+    if spec.readonly_rootfs:
+        mounts.readonly_root()
+    return root_fd

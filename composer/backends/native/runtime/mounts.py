@@ -1,0 +1,445 @@
+"""The container's filesystem: rootfs, Docker's default mounts, devices, masks.
+
+Runs in the container's new mount namespace, in the child that becomes
+PID 1, in runc's order: make ``/`` a slave recursively (nothing we mount
+leaks to the host, and nothing needs unmounting when the container ends:
+the namespace dies with its last process), mount the rootfs, then
+``/proc``, ``/dev`` (+ nodes and links), ``/dev/pts``, ``/dev/shm``,
+``/dev/mqueue``, ``/sys``, ``/sys/fs/cgroup``, then the spec's mounts in
+order; ``pivot_root``; then read-only and masked paths.
+
+Every target inside the rootfs is resolved by ``paths.open_in_root``
+(never by string joining), and mounted through ``/proc/self/fd/N``.
+Targets that Docker's defaults own refuse symlinks outright, and the
+``/dev/null`` used to mask files must really be the char device 1:3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterable
+
+from . import syscalls as S
+from .paths import ensure_target, fd_path, is_dir_fd, open_in_root
+from .spec import DeviceEntry, LaunchSpec, MountEntry, RootfsSpec
+
+_FLAGS = {
+    "ro": (S.MS_RDONLY, True),
+    "rw": (S.MS_RDONLY, False),
+    "nosuid": (S.MS_NOSUID, True),
+    "suid": (S.MS_NOSUID, False),
+    "nodev": (S.MS_NODEV, True),
+    "dev": (S.MS_NODEV, False),
+    "noexec": (S.MS_NOEXEC, True),
+    "exec": (S.MS_NOEXEC, False),
+    "sync": (S.MS_SYNCHRONOUS, True),
+    "async": (S.MS_SYNCHRONOUS, False),
+    "dirsync": (S.MS_DIRSYNC, True),
+    "noatime": (S.MS_NOATIME, True),
+    "atime": (S.MS_NOATIME, False),
+    "nodiratime": (S.MS_NODIRATIME, True),
+    "diratime": (S.MS_NODIRATIME, False),
+    "relatime": (S.MS_RELATIME, True),
+    "norelatime": (S.MS_RELATIME, False),
+    "strictatime": (S.MS_STRICTATIME, True),
+    "nostrictatime": (S.MS_STRICTATIME, False),
+    "bind": (S.MS_BIND, True),
+    "rbind": (S.MS_BIND | S.MS_REC, True),
+}
+_PROPAGATION = {
+    "private": S.MS_PRIVATE,
+    "rprivate": S.MS_PRIVATE | S.MS_REC,
+    "slave": S.MS_SLAVE,
+    "rslave": S.MS_SLAVE | S.MS_REC,
+    "shared": S.MS_SHARED,
+    "rshared": S.MS_SHARED | S.MS_REC,
+    "unbindable": S.MS_UNBINDABLE,
+    "runbindable": S.MS_UNBINDABLE | S.MS_REC,
+}
+
+
+class MountError(OSError):
+    """A mount step failed; the message names the target."""
+
+
+def parse_options(options: Iterable[str]) -> tuple[int, int, str]:
+    """OCI-style options → (mount flags, propagation flags, filesystem data)."""
+    flags = 0
+    propagation = 0
+    data: list[str] = []
+    for opt in options:
+        if opt in _FLAGS:
+            bit, on = _FLAGS[opt]
+            flags = flags | bit if on else flags & ~bit
+        elif opt in _PROPAGATION:
+            propagation |= _PROPAGATION[opt]
+        elif opt:
+            data.append(opt)
+    return flags, propagation, ",".join(data)
+
+
+# --- the root filesystem ----------------------------------------------------
+
+
+def make_private_root() -> None:
+    """``/`` becomes a recursive slave: our mounts never propagate to the host."""
+    S.mount(None, "/", None, S.MS_REC | S.MS_SLAVE)
+
+
+def mount_rootfs(rootfs: RootfsSpec) -> int:
+    """Mount the rootfs at its mount point; returns an O_PATH fd of its root."""
+    target = rootfs.mountpoint
+    if not rootfs.overlay:
+        S.mount(target, target, None, S.MS_BIND | S.MS_REC)
+    elif rootfs.upperdir is None and len(rootfs.lowerdirs) == 1:
+        S.mount(rootfs.lowerdirs[0], target, None, S.MS_BIND | S.MS_REC)
+        S.mount(None, target, None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY)
+    else:
+        _mount_overlay(rootfs)
+    return os.open(target, S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _mount_overlay(rootfs: RootfsSpec) -> None:
+    dirs = list(rootfs.lowerdirs)
+    extra = [d for d in (rootfs.upperdir, rootfs.workdir) if d]
+
+    def data_for(base: str | None) -> str:
+        def rel(p: str) -> str:
+            return os.path.relpath(p, base) if base else p
+
+        parts = ["lowerdir=" + ":".join(rel(d) for d in dirs)]
+        if rootfs.upperdir and rootfs.workdir:
+            parts += [f"upperdir={rel(rootfs.upperdir)}", f"workdir={rel(rootfs.workdir)}"]
+        return ",".join(parts)
+
+    data = data_for(None)
+    if len(data) > 4000:
+        # The option string is limited to a page: name the layers relative to
+        # their common parent, which becomes the working directory (this is
+        # the container's own process, about to pivot_root anyway).
+        base = os.path.commonpath(dirs + extra)
+        os.chdir(base)
+        data = data_for(base)
+    S.mount("overlay", rootfs.mountpoint, "overlay", 0, data)
+
+
+# --- Docker's default mounts ---------------------------------------------------
+
+
+def _mount_at(
+    root_fd: int,
+    target: str,
+    source: str | None,
+    fstype: str | None,
+    flags: int,
+    data: str = "",
+    *,
+    strict: bool = True,
+    directory: bool = True,
+) -> None:
+    fd = ensure_target(root_fd, target, directory=directory, strict=strict)
+    try:
+        if directory and not is_dir_fd(fd):
+            raise MountError(f"mount target {target} in the image is not a directory")
+        S.mount(source, fd_path(fd), fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _remount(root_fd: int, target: str, flags: int, *, strict: bool = True) -> None:
+    """Remount the mount now at ``target`` (resolved again: the fd under it is stale)."""
+    fd = open_in_root(root_fd, target, strict=strict)
+    try:
+        path = fd_path(fd)
+        keep = _current_flags(path)
+        S.mount(None, path, None, S.MS_REMOUNT | S.MS_BIND | keep | flags)
+    finally:
+        os.close(fd)
+
+
+def _current_flags(path: str) -> int:
+    st = os.statvfs(path)
+    out = 0
+    for bit, value in (
+        (os.ST_RDONLY, S.MS_RDONLY),
+        (os.ST_NOSUID, S.MS_NOSUID),
+        (os.ST_NODEV, S.MS_NODEV),
+        (os.ST_NOEXEC, S.MS_NOEXEC),
+        (os.ST_NOATIME, S.MS_NOATIME),
+        (os.ST_NODIRATIME, S.MS_NODIRATIME),
+        (os.ST_RELATIME, S.MS_RELATIME),
+    ):
+        if st.f_flag & bit:
+            out |= value
+    return out
+
+
+def mount_defaults(root_fd: int, spec: LaunchSpec) -> None:
+    """``/proc``, ``/dev`` and its nodes, ``/dev/pts``, ``/dev/shm``, ``/dev/mqueue``, ``/sys``."""
+    nse = S.MS_NOSUID | S.MS_NOEXEC | S.MS_NODEV
+    _mount_at(root_fd, "/proc", "proc", "proc", nse)
+    _mount_at(
+        root_fd, "/dev", "tmpfs", "tmpfs", S.MS_NOSUID | S.MS_STRICTATIME, "mode=755,size=65536k"
+    )
+    _mount_at(
+        root_fd,
+        "/dev/pts",
+        "devpts",
+        "devpts",
+        S.MS_NOSUID | S.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )
+    _mount_at(root_fd, "/dev/shm", "shm", "tmpfs", nse, f"mode=1777,size={spec.shm_size}")
+    if spec.namespace("ipc") is not None:
+        _mount_at(root_fd, "/dev/mqueue", "mqueue", "mqueue", nse)
+    else:
+        _mount_at(root_fd, "/dev/mqueue", "/dev/mqueue", None, S.MS_BIND | S.MS_REC)
+    sys_flags = nse if spec.privileged else nse | S.MS_RDONLY
+    if spec.namespace("net") is not None or spec.privileged:
+        _mount_at(root_fd, "/sys", "sysfs", "sysfs", sys_flags)
+    else:
+        # A sysfs mount shows the mounter's network namespace; with the host's
+        # network, bind the host's /sys (read-only) as runc does.
+        _mount_at(root_fd, "/sys", "/sys", None, S.MS_BIND | S.MS_REC)
+        if not spec.privileged:
+            _remount(root_fd, "/sys", S.MS_RDONLY)
+    mount_cgroups(root_fd, readonly=not spec.privileged)
+    make_devices(root_fd, spec.devices, tty=spec.tty)
+
+
+def _own_cgroups() -> dict[str, str]:
+    """hierarchy name (``memory``, ``cpu``, ``systemd``, ``""`` for v2) → our cgroup path."""
+    out: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            for ctrl in ctrls.split(",") if ctrls else [""]:
+                out[ctrl.removeprefix("name=")] = path
+    return out
+
+
+def _host_cgroup_mounts() -> list[tuple[str, str, str]]:
+    """(mount point, fstype, super options) of the host's cgroup hierarchies."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _src, sopts = [*right.split(), "", ""][:3]
+            if fstype in ("cgroup", "cgroup2"):
+                out.append((left.split()[4], fstype, sopts))
+    return out
+
+
+def mount_cgroups(root_fd: int, *, readonly: bool) -> None:
+    """``/sys/fs/cgroup`` as Docker shows it.
+
+    cgroup v1 (and the hybrid layout): a tmpfs holding one read-only bind of
+    this container's cgroup per v1 hierarchy (the unified v2 tree of a
+    hybrid host is not shown, as with Docker). Pure v2: a read-only cgroup2
+    mount seen through the container's cgroup namespace.
+    """
+    nse = S.MS_NOSUID | S.MS_NOEXEC | S.MS_NODEV
+    ro = S.MS_RDONLY if readonly else 0
+    hosts = _host_cgroup_mounts()
+    v1 = [(mp, opts) for mp, fstype, opts in hosts if fstype == "cgroup"]
+    if not v1:
+        if hosts:
+            _mount_at(root_fd, "/sys/fs/cgroup", "cgroup", "cgroup2", nse | ro)
+        return
+    own = _own_cgroups()
+    _mount_at(root_fd, "/sys/fs/cgroup", "tmpfs", "tmpfs", nse, "mode=755")
+    for mountpoint, _opts in v1:
+        name = os.path.basename(mountpoint)
+        ctrl_keys = [k for k in own if k and (k == name or k in name.split(","))]
+        sub = own.get(ctrl_keys[0], "/") if ctrl_keys else "/"
+        source = os.path.join(mountpoint, sub.lstrip("/"))
+        target = f"/sys/fs/cgroup/{name}"
+        _mount_at(root_fd, target, source, None, S.MS_BIND | S.MS_REC)
+        _remount(root_fd, target, nse | ro)
+
+
+# --- devices -------------------------------------------------------------------
+
+DEFAULT_DEVICES: tuple[DeviceEntry, ...] = (
+    DeviceEntry("/dev/null", "c", 1, 3),
+    DeviceEntry("/dev/zero", "c", 1, 5),
+    DeviceEntry("/dev/full", "c", 1, 7),
+    DeviceEntry("/dev/random", "c", 1, 8),
+    DeviceEntry("/dev/urandom", "c", 1, 9),
+    DeviceEntry("/dev/tty", "c", 5, 0),
+)
+_LINKS = (
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+    ("pts/ptmx", "ptmx"),
+)
+
+
+def make_devices(root_fd: int, extra: Iterable[DeviceEntry], *, tty: bool) -> None:
+    """Create the default nodes, ``extra`` devices and the standard links in ``/dev``.
+
+    ``/dev`` is the tmpfs we just mounted, so nothing in it comes from the
+    image; nested device paths (``/dev/net/tun``) are created below it with
+    the same safe walk.
+    """
+    dev = open_in_root(root_fd, "/dev", os.O_RDONLY | os.O_DIRECTORY, strict=True)
+    try:
+        old = os.umask(0)
+        try:
+            for d in (*DEFAULT_DEVICES, *extra):
+                _mknod(root_fd, d)
+        finally:
+            os.umask(old)
+        links = list(_LINKS)
+        if os.path.exists("/proc/kcore"):
+            links.append(("/proc/kcore", "core"))
+        for src, name in links:
+            with contextlib.suppress(FileExistsError):
+                os.symlink(src, name, dir_fd=dev)
+        if tty:
+            fd = os.open("console", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600, dir_fd=dev)
+            os.close(fd)
+    finally:
+        os.close(dev)
+
+
+def _mknod(root_fd: int, d: DeviceEntry) -> None:
+    kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.type]
+    parent, _, name = d.path.rstrip("/").rpartition("/")
+    pfd = ensure_target(root_fd, parent or "/", directory=True, strict=True)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=pfd)
+        os.mknod(name, kind | (d.file_mode & 0o7777), os.makedev(d.major, d.minor), dir_fd=pfd)
+        os.chown(name, d.uid, d.gid, dir_fd=pfd, follow_symlinks=False)
+    finally:
+        os.close(pfd)
+
+
+def bind_console(root_fd: int, tty_fd: int) -> None:
+    """Bind the terminal behind ``tty_fd`` onto ``/dev/console`` (Docker does with ``-t``)."""
+    fd = open_in_root(root_fd, "/dev/console", strict=True)
+    try:
+        S.mount(fd_path(tty_fd), fd_path(fd), None, S.MS_BIND)
+    finally:
+        os.close(fd)
+
+
+# --- the spec's mounts -----------------------------------------------------------
+
+
+def apply_mounts(root_fd: int, mounts: Iterable[MountEntry]) -> None:
+    """Mount each entry in order; symlinks in targets resolve inside the root."""
+    for m in mounts:
+        flags, propagation, data = parse_options(m.options)
+        try:
+            if m.type == "bind":
+                source_is_dir = os.path.isdir(m.source)
+                bind_flags = flags & (S.MS_BIND | S.MS_REC) or S.MS_BIND | S.MS_REC
+                _mount_at(
+                    root_fd,
+                    m.target,
+                    m.source,
+                    None,
+                    S.MS_BIND | bind_flags,
+                    strict=False,
+                    directory=source_is_dir,
+                )
+                rest = flags & ~(S.MS_BIND | S.MS_REC)
+                if rest:
+                    _remount(root_fd, m.target, rest, strict=False)
+            else:
+                _mount_at(root_fd, m.target, m.source or m.type, m.type, flags, data, strict=False)
+            if propagation:
+                fd = open_in_root(root_fd, m.target)
+                try:
+                    S.mount(None, fd_path(fd), None, propagation)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            raise MountError(
+                exc.errno or 0, f"cannot mount {m.source or m.type} on {m.target}: {exc.strerror}"
+            ) from exc
+
+
+# --- after pivot_root ------------------------------------------------------------
+
+
+def pivot(root_fd: int) -> None:
+    """Make the rootfs ``/`` and detach the host's root from this namespace."""
+    os.fchdir(root_fd)
+    S.pivot_root(".", ".")
+    S.umount2(".", S.MNT_DETACH)
+    os.chdir("/")
+
+
+def readonly_root() -> None:
+    S.mount(None, "/", None, S.MS_REMOUNT | S.MS_BIND | S.MS_RDONLY | _current_flags("/"))
+
+
+def readonly_paths(root_fd: int, paths: Iterable[str]) -> None:
+    """Bind each path onto itself and remount it read-only (missing ones skipped)."""
+    for p in paths:
+        try:
+            fd = open_in_root(root_fd, p, strict=True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            S.mount(fd_path(fd), fd_path(fd), None, S.MS_BIND | S.MS_REC)
+        finally:
+            os.close(fd)
+        _remount(root_fd, p, S.MS_RDONLY)
+
+
+def null_device(root_fd: int) -> int:
+    """An O_PATH fd of the container's ``/dev/null``, checked to be the char device 1:3."""
+    fd = open_in_root(root_fd, "/dev/null", strict=True)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise MountError("/dev/null is not the null device: refusing to mask paths with it")
+    return fd
+
+
+def masked_paths(root_fd: int, paths: Iterable[str]) -> None:
+    """Hide files behind ``/dev/null`` and directories behind an empty read-only tmpfs."""
+    null = null_device(root_fd)
+    try:
+        for p in paths:
+            try:
+                fd = open_in_root(root_fd, p, strict=True)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                if is_dir_fd(fd):
+                    S.mount("tmpfs", fd_path(fd), "tmpfs", S.MS_RDONLY)
+                else:
+                    S.mount(fd_path(null), fd_path(fd), None, S.MS_BIND)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(null)
+
+
+def write_sysctls(sysctls: Iterable[tuple[str, str]]) -> None:
+    """Write each sysctl through the container's own ``/proc/sys``."""
+    items = list(sysctls)
+    if not items:
+        return
+    base = os.open("/proc/sys", S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for key, value in items:
+            rel = key.replace(".", "/")
+            if ".." in rel.split("/"):
+                raise MountError(f"invalid sysctl {key}")
+            fd = open_in_root(base, rel, os.O_WRONLY)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+    finally:
+        os.close(base)

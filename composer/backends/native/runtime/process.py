@@ -1,0 +1,187 @@
+"""The last steps in the child before ``execve``, shared by ``launch`` and ``exec_in``.
+
+Order (runc's): rlimits; seccomp early when no_new_privs is off (installing
+it needs CAP_SYS_ADMIN, gone once capabilities drop); bounding set;
+supplementary groups, gid, uid (keeping capabilities across the uid
+change); the final capability sets; no_new_privs and seccomp when asked for
+(as late as possible); the working directory, checked to be inside the
+root (CVE-2024-21626); every fd >= 3 marked close-on-exec; exec with a
+``$PATH`` lookup in the container's environment.
+
+Failures are reported to the parent as ``ChildError`` lines on the report
+pipe (see ``report.py``); nothing here raises into the caller's process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import resource
+import signal
+import termios
+from collections.abc import Iterable, Sequence
+
+from . import caps, seccomp, syscalls
+from .spec import Rlimit
+from .users import ExecUser
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+RLIMITS = {
+    "core": resource.RLIMIT_CORE,
+    "cpu": resource.RLIMIT_CPU,
+    "data": resource.RLIMIT_DATA,
+    "fsize": resource.RLIMIT_FSIZE,
+    "locks": 10,
+    "memlock": resource.RLIMIT_MEMLOCK,
+    "msgqueue": resource.RLIMIT_MSGQUEUE,
+    "nice": resource.RLIMIT_NICE,
+    "nofile": resource.RLIMIT_NOFILE,
+    "nproc": resource.RLIMIT_NPROC,
+    "rss": resource.RLIMIT_RSS,
+    "rtprio": resource.RLIMIT_RTPRIO,
+    "rttime": resource.RLIMIT_RTTIME,
+    "sigpending": resource.RLIMIT_SIGPENDING,
+    "stack": resource.RLIMIT_STACK,
+    "as": resource.RLIMIT_AS,
+}
+
+
+class ChildFailure(Exception):
+    """A setup step failed in the child; ``kind`` picks the error the parent raises."""
+
+    def __init__(self, kind: str, message: str, errno_: int = 0) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.errno = errno_
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def reset_signals() -> None:
+    """Default dispositions and an empty mask: Python ignores SIGPIPE, and SIG_IGN survives exec."""
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        _libc.signal(sig, ctypes.c_void_p(0))
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def setup_stdio(stdin: int, stdout: int, stderr: int, *, tty: bool) -> None:
+    """Make the fds 0, 1, 2 (through copies, so overlaps are safe); a tty becomes controlling."""
+    high = [os.dup(fd) for fd in (stdin, stdout, stderr)]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+        os.close(fd)
+    os.setsid()
+    if tty:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def set_rlimits(rlimits: Iterable[Rlimit]) -> None:
+    for r in rlimits:
+        key = RLIMITS.get(r.name.lower().removeprefix("rlimit_"))
+        if key is None:
+            raise ChildFailure("config", f"unknown ulimit {r.name}")
+        resource.setrlimit(key, (r.soft, r.hard))
+
+
+def find_executable(name: str, env: Sequence[str]) -> str:
+    """``name`` looked up in the container's ``$PATH`` (Docker's error wording when absent)."""
+    if "/" in name:
+        return name
+    path = DEFAULT_PATH
+    for item in env:
+        if item.startswith("PATH="):
+            path = item[5:]
+    for d in path.split(":"):
+        candidate = os.path.join(d or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise ChildFailure("not_found", f'exec: "{name}": executable file not found in $PATH')
+
+
+def finish_and_exec(
+    *,
+    args: Sequence[str],
+    env: Sequence[str],
+    cwd: str,
+    user: ExecUser,
+    capabilities: Iterable[str],
+    no_new_privileges: bool,
+    use_seccomp: bool,
+    rlimits: Iterable[Rlimit],
+) -> None:
+    """Drop privileges, enter ``cwd``, exec ``args``; returns only by raising ``ChildFailure``."""
+    keep = caps.mask(capabilities)
+    cap_names = tuple(capabilities)
+    set_rlimits(rlimits)
+    if use_seccomp:
+        seccomp.compiled(frozenset(cap_names))  # cached in the parent; compiled here otherwise
+    if use_seccomp and not no_new_privileges:
+        seccomp.load(cap_names)
+    caps.drop_bounding(keep)
+    syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)
+    try:
+        os.setgroups(list(user.additional_gids))
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+    except OSError as exc:
+        raise ChildFailure(
+            "user", f"cannot set user {user.uid}:{user.gid}: {exc.strerror}"
+        ) from exc
+    caps.apply(keep)
+    syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 0)
+    if no_new_privileges:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+        if use_seccomp:
+            seccomp.load(cap_names)
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise ChildFailure(
+            "cwd", f"cannot enter the working directory {cwd}: {exc.strerror}", exc.errno or 0
+        ) from exc
+    here = os.getcwd()
+    if not here.startswith("/"):
+        raise ChildFailure("cwd", f"working directory {cwd} is outside the container's root")
+    program = find_executable(args[0], env)
+    syscalls.close_range_cloexec(3)
+    environ = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if sep:
+            environ[key] = value
+    try:
+        os.execve(program, list(args), environ)
+    except OSError as exc:
+        kind = "not_found" if exc.errno in (2, 20) else "permission" if exc.errno == 13 else "exec"
+        where = f'exec: "{args[0]}"'
+        if kind == "not_found":
+            raise ChildFailure(kind, f"{where}: no such file or directory", exc.errno or 0) from exc
+        raise ChildFailure(kind, f"{where}: {exc.strerror}", exc.errno or 0) from exc
+
+
+def with_home(env: Sequence[str], home: str) -> tuple[str, ...]:
+    """Docker adds ``HOME`` from passwd when the environment has none."""
+    if any(e.startswith("HOME=") for e in env):
+        return tuple(env)
+    return (*env, f"HOME={home}")
+
+
+def start_time(pid: int) -> int:
+    """Field 22 of ``/proc/<pid>/stat``: with the pid, it names the process uniquely."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    rest = data[data.rindex(b")") + 2 :].split()
+    return int(rest[19])
+
+
+def child_exit(code: int) -> None:
+    """Leave a forked child at once (no atexit handlers, no buffered output of the parent)."""
+    with contextlib.suppress(Exception):
+        os._exit(code)
