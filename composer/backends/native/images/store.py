@@ -88,6 +88,7 @@ class LayerInfo:
     blob: str
     media_type: str | None
     path: Path
+    tar_size: int | None = None
 
     @property
     def diff_dir(self) -> Path:
@@ -251,6 +252,7 @@ class ImageStore:
             blob=meta["blob"],
             media_type=meta.get("media_type"),
             path=path,
+            tar_size=meta.get("tar_size"),
         )
 
     def known_diff_id(self, blob: str) -> str | None:
@@ -335,6 +337,7 @@ class ImageStore:
                 "diff_id": result.diff_id,
                 "parent": parent,
                 "size": result.content_size,
+                "tar_size": result.tar_size,
                 "blob": blob,
                 "media_type": media_type,
             }

@@ -6,6 +6,8 @@ import gzip
 import hashlib
 import io
 import json
+import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +116,40 @@ def helpers() -> Any:
         image_config = staticmethod(image_config)
 
     return H
+
+
+def _docker_ready() -> str | None:
+    """Why docker cannot be used here, or None."""
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed"
+    probe = subprocess.run(
+        ["docker", "image", "inspect", "bb:latest"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        return f"no Docker engine with bb:latest ({probe.stderr.strip()[:200]})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def bb_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``docker save bb:latest`` (Docker 20.10 writes the legacy layout)."""
+    why = _docker_ready()
+    if why is not None:
+        from tests.backends.conftest import engine_missing
+
+        engine_missing(f"{why}: run `bash scripts/engines.sh start`")
+    out = tmp_path_factory.mktemp("bb") / "bb.tar"
+    subprocess.run(["docker", "save", "-o", str(out), "bb:latest"], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bb_id() -> str:
+    """The image id docker gives bb:latest."""
+    done = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Id}}", "bb:latest"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()

@@ -75,6 +75,7 @@ def test_layers_in_every_compression(
         "diff_id": info.diff_id,
         "parent": None,
         "size": 3,
+        "tar_size": len(raw_tar),
         "blob": blob,
         "media_type": None,
     }

@@ -1,0 +1,226 @@
+"""Archives: ``docker save`` output (legacy and OCI layout), OCI layout dirs, and ``save``.
+
+The legacy archive comes from the local engine (``docker save bb:latest``;
+Docker 20.10 writes the legacy layout); the OCI-layout variants are built
+here from it, so every source holds the same image and must give the same
+image id. ``save`` is checked by the engine itself: ``docker load`` of our
+archive, then ``docker run`` gives the same output as the original image.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from composer.backends.native.images import archive
+from composer.backends.native.images.archive import ArchiveError, LoadedImage
+from composer.backends.native.images.store import ImageStore
+from composer.backends.native.state import StateRoot
+from composer.errors import Conflict
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _legacy_parts(legacy: Path) -> tuple[bytes, list[bytes]]:
+    with tarfile.open(legacy) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        config = tf.extractfile(manifest["Config"]).read()  # type: ignore[union-attr]
+        layers = [tf.extractfile(name).read() for name in manifest["Layers"]]  # type: ignore[union-attr]
+    return config, layers
+
+
+def _oci_layout(legacy: Path, out: Path, compression: str, *, nested: bool = False) -> Path:
+    """An OCI image layout directory holding the image of ``legacy``."""
+    config, layers = _legacy_parts(legacy)
+    blobs = out / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes, media_type: str, **extra: Any) -> dict[str, Any]:
+        (blobs / hashlib.sha256(data).hexdigest()).write_bytes(data)
+        return {"mediaType": media_type, "digest": _sha(data), "size": len(data), **extra}
+
+    layer_type = "application/vnd.oci.image.layer.v1.tar"
+    descs = []
+    for layer in layers:
+        if compression == "gzip":
+            descs.append(put(gzip.compress(layer), layer_type + "+gzip"))
+        elif compression == "zstd":
+            import zstandard
+
+            descs.append(put(zstandard.ZstdCompressor().compress(layer), layer_type + "+zstd"))
+        else:
+            descs.append(put(layer, layer_type))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": archive.OCI_MANIFEST,
+        "config": put(config, archive.OCI_CONFIG),
+        "layers": descs,
+    }
+    mdesc = put(json.dumps(manifest).encode(), archive.OCI_MANIFEST)
+    if nested:
+        os_, arch = archive.host_platform()
+        other = dict(manifest, layers=[])
+        entries = [
+            put(
+                json.dumps(other).encode(),
+                archive.OCI_MANIFEST,
+                platform={"os": "linux", "architecture": "s390x"},
+            ),
+            dict(mdesc, platform={"os": os_, "architecture": arch}),
+            put(
+                json.dumps(other).encode() + b" ",
+                archive.OCI_MANIFEST,
+                platform={"os": "unknown", "architecture": "unknown"},
+            ),
+        ]
+        nested_index = {"schemaVersion": 2, "mediaType": archive.OCI_INDEX, "manifests": entries}
+        top = put(
+            json.dumps(nested_index).encode(),
+            archive.OCI_INDEX,
+            annotations={archive.REF_ANNOTATION: "v1"},
+        )
+    else:
+        top = dict(
+            mdesc,
+            annotations={
+                archive.NAME_ANNOTATION: "docker.io/library/bb-oci:latest",
+                archive.REF_ANNOTATION: "latest",
+            },
+        )
+    index = {"schemaVersion": 2, "mediaType": archive.OCI_INDEX, "manifests": [top]}
+    (out / "index.json").write_text(json.dumps(index))
+    (out / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    return out
+
+
+def _tar_dir(src: Path, out: Path) -> Path:
+    with tarfile.open(out, "w") as tf:
+        for path in sorted(src.rglob("*")):
+            tf.add(path, arcname=str(path.relative_to(src)), recursive=False)
+    return out
+
+
+def test_load_legacy_docker_save(store: ImageStore, bb_archive: Path, bb_id: str) -> None:
+    loaded = archive.load(store, bb_archive)
+    assert loaded == [LoadedImage(bb_id, ("docker.io/library/bb:latest",))]
+    image = store.get("bb")
+    assert (image.layer_dirs[0] / "bin" / "busybox").is_file()
+    inode = (image.layer_dirs[0] / "bin" / "busybox").stat().st_ino
+    assert archive.load(store, bb_archive) == loaded  # loading again reuses the layers
+    assert (store.get("bb").layer_dirs[0] / "bin" / "busybox").stat().st_ino == inode
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
+def test_load_oci_layout_archive(
+    store: ImageStore, bb_archive: Path, bb_id: str, tmp_path: Path, compression: str
+) -> None:
+    layout = _oci_layout(bb_archive, tmp_path / "layout", compression)
+    loaded = archive.load(store, _tar_dir(layout, tmp_path / "oci.tar"))
+    assert loaded == [LoadedImage(bb_id, ("docker.io/library/bb-oci:latest",))]
+    assert (store.get("bb-oci").layer_dirs[0] / "bin" / "busybox").is_file()
+
+
+def test_load_oci_layout_directory_picks_the_host_platform(
+    store: ImageStore, bb_archive: Path, bb_id: str, tmp_path: Path
+) -> None:
+    layout = _oci_layout(bb_archive, tmp_path / "layout", "gzip", nested=True)
+    loaded = archive.load(store, layout, tag="mine")
+    assert loaded == [LoadedImage(bb_id, ("docker.io/library/mine:v1",))]
+    assert [i.id for i in store.list()] == [bb_id]  # the other platforms were not loaded
+
+
+def test_member_names_cannot_leave_the_archive(store: ImageStore, tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        data = json.dumps([{"Config": "c.json", "Layers": ["../../etc/passwd"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    (tmp_path / "evil.tar").write_bytes(buf.getvalue())
+    with pytest.raises(ArchiveError):
+        archive.load(store, tmp_path / "evil.tar")
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    (layout / "manifest.json").write_text(json.dumps([{"Config": "/etc/hostname", "Layers": []}]))
+    with pytest.raises(ArchiveError, match="absolute"):
+        archive.load(store, layout)
+
+
+def test_tampered_blob_is_refused(store: ImageStore, bb_archive: Path, tmp_path: Path) -> None:
+    layout = _oci_layout(bb_archive, tmp_path / "layout", "none")
+    manifest = json.loads((layout / "index.json").read_text())["manifests"][0]
+    body = json.loads((layout / "blobs" / "sha256" / manifest["digest"][7:]).read_text())
+    layer = layout / "blobs" / "sha256" / body["layers"][0]["digest"][7:]
+    data = bytearray(layer.read_bytes())
+    data[-2000] ^= 0xFF
+    layer.write_bytes(bytes(data))
+    with pytest.raises(Conflict, match="digest mismatch"):
+        archive.load(store, layout)
+    assert store.list() == []
+
+
+def test_not_an_archive(store: ImageStore, tmp_path: Path) -> None:
+    (tmp_path / "x.tar").write_bytes(b"hello")
+    with pytest.raises(ArchiveError):
+        archive.load(store, tmp_path / "x.tar")
+
+
+def test_save_and_load_into_a_fresh_store(
+    store: ImageStore, bb_archive: Path, bb_id: str, tmp_path: Path
+) -> None:
+    archive.load(store, bb_archive)
+    store.tag("other:2", bb_id)
+    out = tmp_path / "saved.tar"
+    archive.save_to_file(store, ["bb", "other:2"], out)
+    with tarfile.open(out) as tf:
+        legacy = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+        index = json.load(tf.extractfile("index.json"))  # type: ignore[arg-type]
+    assert legacy[0]["RepoTags"] == ["bb:latest", "other:2"]
+    names = [m["annotations"][archive.NAME_ANNOTATION] for m in index["manifests"]]
+    assert names == ["docker.io/library/bb:latest", "docker.io/library/other:2"]
+    fresh = ImageStore(StateRoot(tmp_path / "fresh").ensure())
+    loaded = archive.load(fresh, out)
+    assert {i.id for i in loaded} == {bb_id}
+    assert sorted(fresh.tags()) == ["docker.io/library/bb:latest", "docker.io/library/other:2"]
+    # saved by id, the image carries no name
+    archive.save_to_file(store, [bb_id], out)
+    with tarfile.open(out) as tf:
+        legacy = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert legacy[0]["RepoTags"] is None
+
+
+def _docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_saved_archive_runs_on_docker(
+    store: ImageStore, bb_archive: Path, bb_id: str, tmp_path: Path
+) -> None:
+    archive.load(store, bb_archive)
+    name = f"composer-save-{uuid.uuid4().hex[:10]}:t"
+    store.tag(name, bb_id)
+    out = tmp_path / "saved.tar"
+    archive.save_to_file(store, [name], out)
+    script = "ls /bin | head -3; cat /etc/passwd; echo done"
+    try:
+        assert f"Loaded image: {name}" in _docker("load", "-i", str(out))
+        assert _docker("image", "inspect", "-f", "{{.Id}}", name).strip() == bb_id
+        ours = _docker("run", "--rm", name, "sh", "-c", script)
+        theirs = _docker("run", "--rm", "bb:latest", "sh", "-c", script)
+        assert ours == theirs
+        assert ours.endswith("done\n")
+    finally:
+        subprocess.run(["docker", "rmi", name], capture_output=True, check=False)
