@@ -1,0 +1,775 @@
+"""A real registry for the pull tests: Debian's docker-registry on 127.0.0.1, in three modes.
+
+``start_registry`` writes a ``config.yml`` and runs ``docker-registry serve``
+on a free loopback port with one of three authentication modes:
+
+* ``none``: anonymous pull and push;
+* ``htpasswd``: HTTP Basic against a bcrypt htpasswd file;
+* ``token``: Bearer tokens from ``TokenServer``, a small token service in the
+  test process that checks basic credentials and signs JWTs (RS256) with a
+  key whose self-signed certificate is the registry's ``rootcertbundle``
+  (the certificate rides in the token's ``x5c`` header). Anonymous callers
+  get ``pull`` on repositories under ``public/`` only.
+
+Several registries may share one storage directory, so an image pushed once
+(by docker, to the anonymous one) is served by all three. ``Front`` is a
+proxy in front of a registry that can misbehave on purpose for chosen blobs:
+redirect them to another loopback host, corrupt them, or break the
+connection half-way. Everything listens on 127.0.0.0/8 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import http.server
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+SERVICE = "composer-test-registry"
+ISSUER = "composer-test-issuer"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the caller binds it soon after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def blob_path(storage: Path, digest: str) -> Path:
+    """Where docker-registry's filesystem driver keeps a blob."""
+    algorithm, _, hexpart = digest.partition(":")
+    return storage / "docker/registry/v2/blobs" / algorithm / hexpart[:2] / hexpart / "data"
+
+
+# --- the token server ---------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """Issues registry tokens on ``http://127.0.0.1:PORT/token`` for the users it knows."""
+
+    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.users = users
+        self.requests: list[dict[str, Any]] = []
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "composer test token issuer")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        self.cert_path = workdir / "token-root.crt"
+        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.port = free_port()
+        self.realm = f"http://127.0.0.1:{self.port}/token"
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)
+        user = None
+        header = req.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            raw = base64.b64decode(header[6:]).decode()
+            name, _, password = raw.partition(":")
+            if self.users.get(name) != password:
+                self.requests.append({"query": query, "user": name, "refused": True})
+                self._send(req, 401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad login"}]})
+                return
+            user = name
+        self.requests.append({"query": query, "user": user, "refused": False})
+        access = []
+        for scope in query.get("scope", []):
+            kind, _, rest = scope.partition(":")
+            repo, _, actions = rest.rpartition(":")
+            wanted = [a for a in actions.split(",") if a]
+            granted = [a for a in wanted if user is not None or repo.startswith("public/")]
+            granted = [a for a in granted if a in ("pull", "push") or user is not None]
+            access.append({"type": kind, "name": repo, "actions": granted})
+        service = (query.get("service") or [SERVICE])[0]
+        self._send(req, 200, {"token": self.issue(user or "", service, access), "expires_in": 300})
+
+    def issue(self, subject: str, audience: str, access: list[dict[str, Any]]) -> str:
+        """A JWT the registry accepts: RS256, signed by the key of the root certificate."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": audience,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
+        signing_input = (
+            _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
+        )
+        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return signing_input + "." + _b64url(signature)
+
+    @staticmethod
+    def _send(req: http.server.BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+@dataclass
+class Registry:
+    """A running docker-registry."""
+
+    mode: str
+    host: str  # 127.0.0.1:PORT, as in image references
+    storage: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    users: dict[str, str] = field(default_factory=dict)
+    token_server: TokenServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.token_server is not None:
+            self.token_server.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _config(mode: str, port: int, storage: Path, workdir: Path, realm: str, cert: Path) -> str:
+    lines = [
+        "version: 0.1",
+        "log:",
+        "  level: warn",
+        "  accesslog:",
+        "    disabled: true",
+        "storage:",
+        "  filesystem:",
+        f"    rootdirectory: {storage}",
+        "  delete:",
+        "    enabled: true",
+        "http:",
+        f"  addr: 127.0.0.1:{port}",
+        f"  secret: {secrets.token_hex(16)}",
+        "health:",
+        "  storagedriver:",
+        "    enabled: false",
+    ]
+    if mode == "htpasswd":
+        lines += [
+            "auth:",
+            "  htpasswd:",
+            "    realm: composer-test",
+            f"    path: {workdir / 'htpasswd'}",
+        ]
+    elif mode == "token":
+        lines += [
+            "auth:",
+            "  token:",
+            f"    realm: {realm}",
+            f"    service: {SERVICE}",
+            f"    issuer: {ISSUER}",
+            f"    rootcertbundle: {cert}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def start_registry(
+    workdir: Path, storage: Path, mode: str = "none", users: dict[str, str] | None = None
+) -> Registry:
+    """Start docker-registry on 127.0.0.1 (a free port) and wait until ``/v2/`` answers."""
+    if mode not in ("none", "htpasswd", "token"):
+        raise ValueError(mode)
+    users = dict(users or {})
+    workdir.mkdir(parents=True, exist_ok=True)
+    storage.mkdir(parents=True, exist_ok=True)
+    token_server = None
+    realm, cert = "", workdir / "unused.crt"
+    if mode == "htpasswd":
+        import bcrypt
+
+        entries = [
+            f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds=5)).decode()}"
+            for u, p in users.items()
+        ]
+        (workdir / "htpasswd").write_text("\n".join(entries) + "\n")
+    elif mode == "token":
+        token_server = TokenServer(workdir, users)
+        realm, cert = token_server.realm, token_server.cert_path
+    last_log = ""
+    for _ in range(5):  # the free port may be taken before the registry binds it
+        port = free_port()
+        config = workdir / f"config-{mode}.yml"
+        config.write_text(_config(mode, port, storage, workdir, realm, cert))
+        log_path = workdir / f"registry-{mode}-{port}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [REGISTRY_BIN, "serve", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        registry = Registry(mode, f"127.0.0.1:{port}", storage, process, log_path, users)
+        registry.token_server = token_server
+        if _wait_ready(registry):
+            return registry
+        last_log = registry.log()
+        registry.token_server = None
+        registry.stop()
+    if token_server is not None:
+        token_server.close()
+    raise RuntimeError(f"docker-registry did not start:\n{last_log}")
+
+
+def _wait_ready(registry: Registry, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if registry.process.poll() is not None:
+            return False
+        with contextlib.suppress(httpx.HTTPError):
+            status = httpx.get(f"{registry.url}/v2/", timeout=2).status_code
+            if status in (200, 401):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+# --- pushing crafted content with the Distribution API ------------------------------------------
+
+
+def push_blob(client: httpx.Client, base: str, repo: str, data: bytes) -> str:
+    """Upload ``data`` as a blob (monolithic POST then PUT); its digest."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    if client.head(f"{base}/v2/{repo}/blobs/{digest}").status_code == 200:
+        return digest
+    start = client.post(f"{base}/v2/{repo}/blobs/uploads/")
+    start.raise_for_status()
+    location = urllib.parse.urljoin(base + "/", start.headers["location"])
+    sep = "&" if "?" in location else "?"
+    done = client.put(
+        f"{location}{sep}digest={digest}",
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    done.raise_for_status()
+    return digest
+
+
+def push_manifest(
+    client: httpx.Client, base: str, repo: str, ref: str, manifest: dict[str, Any], media_type: str
+) -> tuple[str, int]:
+    """PUT a manifest under ``ref`` (tag or digest); its digest and size."""
+    body = json.dumps(manifest, separators=(",", ":")).encode()
+    response = client.put(
+        f"{base}/v2/{repo}/manifests/{ref}", content=body, headers={"Content-Type": media_type}
+    )
+    if response.status_code >= 400:
+        raise RuntimeError(f"manifest PUT {response.status_code}: {response.text}")
+    return "sha256:" + hashlib.sha256(body).hexdigest(), len(body)
+
+
+def docker_push(image: str, registry_host: str, repo_tag: str, env: dict[str, str]) -> None:
+    """``docker tag`` + ``docker push`` to the local registry, then drop the extra tag."""
+    target = f"{registry_host}/{repo_tag}"
+    subprocess.run(["docker", "tag", image, target], check=True, env=env, capture_output=True)
+    try:
+        subprocess.run(["docker", "push", target], check=True, env=env, capture_output=True)
+    finally:
+        subprocess.run(["docker", "rmi", target], env=env, capture_output=True)
+
+
+def docker_available() -> bool:
+    return shutil.which("docker") is not None and (
+        subprocess.run(["docker", "version"], capture_output=True).returncode == 0
+    )
+
+
+# --- a misbehaving front --------------------------------------------------------------------------
+
+
+@dataclass
+class FrontRules:
+    """What ``Front`` does to which blob digests (everything else is passed through)."""
+
+    redirect: set[str] = field(default_factory=set)  # to the Redirect target host
+    corrupt: set[str] = field(default_factory=set)  # one byte flipped, same length
+    cut: dict[str, int] = field(default_factory=dict)  # digest -> how many responses to cut
+    same_origin_redirect: set[str] = field(default_factory=set)
+
+
+class BlobHost:
+    """A plain file server on another loopback address, serving blobs from registry storage.
+
+    It stands for the storage service a registry redirects downloads to, and
+    records the headers of every request so a test can see what reached it.
+    """
+
+    def __init__(self, storage: Path, address: str = "127.0.0.2") -> None:
+        self.storage = storage
+        self.requests: list[dict[str, str]] = []
+        host = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                host.requests.append({k.lower(): v for k, v in self.headers.items()})
+                digest = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
+                path = blob_path(host.storage, digest)
+                if not path.is_file():
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.port = free_port(address)
+        self.origin = f"http://{address}:{self.port}"
+        self._httpd = http.server.ThreadingHTTPServer((address, self.port), Handler)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class Front:
+    """A proxy on 127.0.0.1 before ``upstream`` that applies ``FrontRules`` to blob GETs."""
+
+    def __init__(self, upstream: str, rules: FrontRules, blob_host: BlobHost | None = None) -> None:
+        self.upstream = upstream
+        self.rules = rules
+        self.blob_host = blob_host
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self._client = httpx.Client(timeout=30)
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                front.handle(self)
+
+            def do_HEAD(self) -> None:
+                front.handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._client.close()
+
+    def handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        self.requests.append((req.path, headers))
+        path = urllib.parse.urlsplit(req.path).path
+        digest = path.rsplit("/", 1)[-1] if "/blobs/" in path else ""
+        if req.command == "GET" and digest in self.rules.redirect and self.blob_host:
+            self._redirect(req, f"{self.blob_host.origin}/storage/{digest}")
+            return
+        moved = "moved=1" in req.path
+        if req.command == "GET" and digest in self.rules.same_origin_redirect and not moved:
+            self._redirect(req, f"{path}?moved=1")
+            return
+        forward = {
+            k: v
+            for k, v in headers.items()
+            if k in ("authorization", "accept", "range", "user-agent")
+        }
+        forward["accept-encoding"] = "identity"
+        upstream = self._client.build_request(
+            req.command, f"{self.upstream}{path}", headers=forward
+        )
+        response = self._client.send(upstream, stream=True)
+        try:
+            body = response.read()
+        finally:
+            response.close()
+        if req.command == "GET" and digest in self.rules.corrupt and body:
+            body = bytes([body[0] ^ 0xFF]) + body[1:]
+        cut = req.command == "GET" and self.rules.cut.get(digest, 0) > 0 and len(body) > 1
+        if cut:
+            self.rules.cut[digest] -= 1
+        req.send_response(response.status_code)
+        for key, value in response.headers.items():
+            if key.lower() not in (
+                "connection",
+                "transfer-encoding",
+                "keep-alive",
+                "content-length",
+            ):
+                req.send_header(key, value)
+        length = response.headers.get("content-length") if req.command == "HEAD" else len(body)
+        req.send_header("Content-Length", str(length or 0))
+        req.send_header("Connection", "close")
+        req.end_headers()
+        if req.command == "HEAD":
+            return
+        if cut:
+            req.wfile.write(body[: len(body) // 2])
+            req.wfile.flush()
+            with contextlib.suppress(OSError):
+                req.connection.shutdown(socket.SHUT_RDWR)
+            req.close_connection = True
+            return
+        req.wfile.write(body)
+
+    @staticmethod
+    def _redirect(req: http.server.BaseHTTPRequestHandler, location: str) -> None:
+        req.send_response(307)
+        req.send_header("Location", location)
+        req.send_header("Content-Length", "0")
+        req.send_header("Connection", "close")
+        req.end_headers()
+
+
+@contextlib.contextmanager
+def running(workdir: Path, storage: Path, mode: str, users: dict[str, str]) -> Iterator[Registry]:
+    registry = start_registry(workdir, storage, mode, users)
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+def docker_env(config_dir: Path) -> dict[str, str]:
+    """The environment for docker CLI calls, with its own DOCKER_CONFIG (never the user's)."""
+    env = dict(os.environ)
+    env["DOCKER_CONFIG"] = str(config_dir)
+    return env
+
+
+# --- crafted images -------------------------------------------------------------------------------
+
+LAYER_TYPES = {
+    "tar": "application/vnd.oci.image.layer.v1.tar",
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    "docker": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+}
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    """An uncompressed layer holding ``files`` (parent directories included)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        dirs: set[str] = set()
+        for name in sorted(files):
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 1_600_000_000
+                    tf.addfile(info)
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(files[name]), 0o644, 1_600_000_000
+            tf.addfile(info, io.BytesIO(files[name]))
+    return buf.getvalue()
+
+
+def compress(tar: bytes, kind: str) -> bytes:
+    if kind in ("gzip", "docker"):
+        import gzip
+
+        return gzip.compress(tar, mtime=0)
+    if kind == "zstd":
+        import zstandard
+
+        return bytes(zstandard.ZstdCompressor().compress(tar))
+    return tar
+
+
+@dataclass
+class Crafted:
+    """An image pushed with the Distribution API: what a test needs to check a pull."""
+
+    repo: str
+    tag: str
+    manifest_digest: str
+    manifest_size: int
+    config_digest: str
+    layer_digests: list[str]
+    diff_ids: list[str]
+    platform: dict[str, str]
+
+
+def craft_image(
+    client: httpx.Client,
+    base: str,
+    repo: str,
+    tag: str | None,
+    layers: list[tuple[dict[str, bytes], str]],
+    platform: dict[str, str] | None = None,
+    docker_types: bool = False,
+) -> Crafted:
+    """Push layers (files + compression kind), a config and a manifest; tag it if ``tag``."""
+    platform = platform or {"os": "linux", "architecture": "amd64"}
+    layer_descs, diff_ids, digests = [], [], []
+    for files, kind in layers:
+        tar = layer_tar(files)
+        blob = compress(tar, kind)
+        digest = push_blob(client, base, repo, blob)
+        digests.append(digest)
+        diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+        layer_descs.append({"mediaType": LAYER_TYPES[kind], "digest": digest, "size": len(blob)})
+    config = {
+        **platform,
+        "created": "2024-01-01T00:00:00Z",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"], "Labels": {"platform": str(platform)}},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    config_bytes = json.dumps(config).encode()
+    config_digest = push_blob(client, base, repo, config_bytes)
+    media_type = (
+        "application/vnd.docker.distribution.manifest.v2+json"
+        if docker_types
+        else "application/vnd.oci.image.manifest.v1+json"
+    )
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json"
+            if docker_types
+            else "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": len(config_bytes),
+        },
+        "layers": layer_descs,
+    }
+    body = json.dumps(manifest, separators=(",", ":")).encode()
+    ref = tag or "sha256:" + hashlib.sha256(body).hexdigest()
+    digest, size = push_manifest(client, base, repo, ref, manifest, media_type)
+    return Crafted(repo, tag or "", digest, size, config_digest, digests, diff_ids, platform)
+
+
+def craft_attestation(client: httpx.Client, base: str, repo: str, subject: str) -> Crafted:
+    """An attestation manifest as BuildKit pushes one (an in-toto layer), by digest only."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "subject": subject})
+    blob = statement.encode()
+    digest = push_blob(client, base, repo, blob)
+    config = {
+        "architecture": "unknown",
+        "os": "unknown",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }
+    config_bytes = json.dumps(config).encode()
+    config_digest = push_blob(client, base, repo, config_bytes)
+    media_type = "application/vnd.oci.image.manifest.v1+json"
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": len(config_bytes),
+        },
+        "layers": [
+            {"mediaType": "application/vnd.in-toto+json", "digest": digest, "size": len(blob)}
+        ],
+    }
+    body = json.dumps(manifest, separators=(",", ":")).encode()
+    ref = "sha256:" + hashlib.sha256(body).hexdigest()
+    mdigest, size = push_manifest(client, base, repo, ref, manifest, media_type)
+    unknown = {"os": "unknown", "architecture": "unknown"}
+    return Crafted(repo, "", mdigest, size, config_digest, [digest], [], unknown)
+
+
+def push_index(
+    client: httpx.Client,
+    base: str,
+    repo: str,
+    tag: str,
+    images: list[Crafted],
+    *,
+    attestation_for: Crafted | None = None,
+    docker_list: bool = False,
+) -> str:
+    """An OCI index (or Docker manifest list) over ``images``; an attestation entry goes first."""
+    entries: list[dict[str, Any]] = []
+    if attestation_for is not None:
+        att = craft_attestation(client, base, repo, attestation_for.manifest_digest)
+        entries.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": att.manifest_digest,
+                "size": att.manifest_size,
+                "platform": {"os": "unknown", "architecture": "unknown"},
+                "annotations": {
+                    "vnd.docker.reference.type": "attestation-manifest",
+                    "vnd.docker.reference.digest": attestation_for.manifest_digest,
+                },
+            }
+        )
+    for image in images:
+        entries.append(
+            {
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json"
+                if docker_list
+                else "application/vnd.oci.image.manifest.v1+json",
+                "digest": image.manifest_digest,
+                "size": image.manifest_size,
+                "platform": image.platform,
+            }
+        )
+    media_type = (
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+        if docker_list
+        else "application/vnd.oci.image.index.v1+json"
+    )
+    index = {"schemaVersion": 2, "mediaType": media_type, "manifests": entries}
+    digest, _ = push_manifest(client, base, repo, tag, index, media_type)
+    return digest
+
+
+# --- fixtures (imported by the test modules) -----------------------------------------------------
+
+USERS = {"alice": "wonder-land-7"}
+
+
+def engine_missing(reason: str) -> None:
+    """Skip locally, fail in CI (as tests/backends/conftest.py does)."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true requires every engine)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def registry_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not os.access(REGISTRY_BIN, os.X_OK):
+        engine_missing(f"{REGISTRY_BIN} is missing: run `bash scripts/engines.sh start`")
+    return tmp_path_factory.mktemp("registry")
+
+
+@pytest.fixture(scope="session")
+def plain_registry(registry_workdir: Path) -> Iterator[Registry]:
+    with running(registry_workdir / "none", registry_workdir / "storage", "none", {}) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="session")
+def basic_registry(registry_workdir: Path, plain_registry: Registry) -> Iterator[Registry]:
+    with running(registry_workdir / "htpasswd", plain_registry.storage, "htpasswd", USERS) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="session")
+def token_registry(registry_workdir: Path, plain_registry: Registry) -> Iterator[Registry]:
+    with running(registry_workdir / "token", plain_registry.storage, "token", USERS) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="session")
+def pushed(plain_registry: Registry, registry_workdir: Path) -> dict[str, str]:
+    """bb:latest pushed by docker as x/bb:1 and public/bb:1; the image id docker gives it."""
+    if not docker_available():
+        engine_missing("no Docker engine to push bb:latest with")
+    env = docker_env(registry_workdir / "docker-config")
+    image_id = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Id}}", "bb:latest"],
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
+    if not image_id:
+        engine_missing("bb:latest is missing: run `bash scripts/engines.sh start`")
+    docker_push("bb:latest", plain_registry.host, "x/bb:1", env)
+    docker_push("bb:latest", plain_registry.host, "public/bb:1", env)
+    return {"repo": "x/bb", "tag": "1", "public": "public/bb", "image_id": image_id}
+
+
+@pytest.fixture(scope="session")
+def upload(plain_registry: Registry) -> Iterator[httpx.Client]:
+    """An httpx client for pushing crafted content to the anonymous registry."""
+    with httpx.Client(timeout=30) as client:
+        yield client
