@@ -216,12 +216,12 @@ class _Resolver:
         from dnslib import RCODE, DNSRecord
 
         client = str(handler.client_address[0])
-        tcp = getattr(handler, "protocol", "udp") == "tcp"
         for host, port in self.owner.upstreams_for(client):
             try:
-                raw = request.send(host, port, tcp=tcp, timeout=UPSTREAM_TIMEOUT)
+                # UDP first whatever the client used; TCP only for a truncated answer
+                raw = request.send(host, port, tcp=False, timeout=UPSTREAM_TIMEOUT)
                 answer = DNSRecord.parse(raw)
-                if answer.header.tc and not tcp:
+                if answer.header.tc:
                     answer = DNSRecord.parse(request.send(host, port, tcp=True,
                                                           timeout=UPSTREAM_TIMEOUT))  # fmt: skip
                 answer.header.id = request.header.id
