@@ -90,16 +90,24 @@ class BuildContext:
             raise ContextError(f"{pattern}: no source files were specified (nothing matches)")
         return found
 
-    def walk(self, source: Source) -> Iterator[Entry]:
-        """``source`` and everything below it that the ignore file lets through, sorted."""
+    def walk(self, source: Source, *, check_links: bool = True) -> Iterator[Entry]:
+        """``source`` and everything below it that the ignore file lets through, sorted.
+
+        Links are listed, never followed. ``check_links=False`` accepts links
+        that point anywhere (an image's root, where ``/bin/sh -> busybox``
+        style absolute links are normal and are copied as links).
+        """
         st = os.lstat(source.path)
-        self._check_link(source.path, source.rel, st)
+        if check_links:
+            self._check_link(source.path, source.rel, st)
         yield Entry("", source.path, st)
         if not stat.S_ISDIR(st.st_mode):
             return
-        yield from self._walk_dir(source.path, source.rel, "")
+        yield from self._walk_dir(source.path, source.rel, "", check_links)
 
-    def _walk_dir(self, directory: Path, ctx_rel: str, rel: str) -> Iterator[Entry]:
+    def _walk_dir(
+        self, directory: Path, ctx_rel: str, rel: str, check_links: bool = True
+    ) -> Iterator[Entry]:
         with os.scandir(directory) as it:
             names = sorted(e.name for e in it)
         for name in names:
@@ -111,12 +119,13 @@ class BuildContext:
             if self.ignore.matches(child_ctx):
                 if is_dir and self.ignore.includes_dir_children(child_ctx):
                     # Excluded itself, but a ``!`` pattern may bring back something inside.
-                    yield from self._walk_dir(path, child_ctx, child_rel)
+                    yield from self._walk_dir(path, child_ctx, child_rel, check_links)
                 continue
-            self._check_link(path, child_ctx, st)
+            if check_links:
+                self._check_link(path, child_ctx, st)
             yield Entry(child_rel, path, st)
             if is_dir:
-                yield from self._walk_dir(path, child_ctx, child_rel)
+                yield from self._walk_dir(path, child_ctx, child_rel, check_links)
 
     # --- checksums ----------------------------------------------------------------
 

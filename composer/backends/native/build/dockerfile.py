@@ -229,7 +229,7 @@ def _instruction(
     heredocs: tuple[Heredoc, ...] = ()
     if keyword in _WITH_HEREDOCS and "<<" in rest:
         heredocs, nxt = _heredocs(rest, lines, nxt, file, line)
-    exec_form = None if heredocs else _exec_form(rest)
+    exec_form = None if heredocs else parse_exec_form(rest)
     if not rest and keyword not in ("RUN",):
         raise DockerfileError(f"{keyword} requires at least one argument", file, line)
     return (
@@ -285,7 +285,7 @@ def _heredocs(
     return tuple(docs), nxt
 
 
-def _exec_form(rest: str) -> tuple[str, ...] | None:
+def parse_exec_form(rest: str) -> tuple[str, ...] | None:
     if not rest.startswith("["):
         return None
     try:
