@@ -21,6 +21,7 @@ import array
 import json
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from composer import errors
@@ -125,3 +126,34 @@ class Channel:
     def close(self) -> None:
         self._close_fds()
         self.sock.close()
+
+
+# --- socket paths ---------------------------------------------------------------
+
+_SUN_PATH_MAX = 107
+
+
+def _with_short_path(path: str, use: Callable[[str], None]) -> None:
+    """Call ``use`` with ``path``, or with ``/proc/self/fd/N/<name>`` when it is too long.
+
+    ``sun_path`` holds 108 bytes; a deep state root (a test's temporary
+    directory) can exceed that, and going through a directory fd keeps the
+    name short without changing the working directory.
+    """
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        use(path)
+        return
+    head, name = os.path.split(path)
+    dirfd = os.open(head, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        use(f"/proc/self/fd/{dirfd}/{name}")
+    finally:
+        os.close(dirfd)
+
+
+def bind_unix(sock: socket.socket, path: str) -> None:
+    _with_short_path(path, sock.bind)
+
+
+def connect_unix(sock: socket.socket, path: str) -> None:
+    _with_short_path(path, sock.connect)

@@ -107,12 +107,19 @@ class NetworkJoin:
 
 @dataclass(frozen=True, slots=True)
 class PortPublish:
-    """One published port: ``host_port`` 0 asks for a free one."""
+    """One published port: ``host_port`` 0 asks for a free one.
+
+    ``published`` carries a range (``"8000-8010"``) when one was asked for;
+    it wins over ``host_port``. When ``ContainerRecord.ports`` is empty the
+    supervisor publishes the ``ContainerSpec``'s ports that have
+    ``published`` set.
+    """
 
     container_port: int
     host_port: int = 0
     host_ip: str = ""
     protocol: str = "tcp"
+    published: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +204,8 @@ class ContainerRunState:
     ports: tuple[BoundPort, ...] = ()
     error: str = ""
     """Why the last start failed, empty when it did not."""
+    cgroup_path: str = ""
+    """The running container's cgroup (from the runtime), for pause after a re-adoption."""
 
 
 # --- paths and I/O -----------------------------------------------------------
