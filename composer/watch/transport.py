@@ -213,7 +213,9 @@ def _make_dirs(root: Path, dest: str) -> Path:
             continue
         if os.path.lexists(host):
             _remove(host)
-        host.mkdir(mode=0o755)
+        # Every existing component of ``host`` is a real directory inside the root
+        # (links were resolved), so creating the missing ones cannot leave it.
+        host.mkdir(mode=0o755, parents=True)
     return host
 
 

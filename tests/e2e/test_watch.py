@@ -1,0 +1,449 @@
+"""``composer watch`` against dockerd: real watch loops, real containers.
+
+Each test writes a compose file with ``develop.watch`` rules into its own
+directory, starts ``python -m composer watch`` as a user would, edits files
+and checks the container through the Engine API. Waiting is by condition
+(a file appears, a line is printed), never by elapsed time; a test's
+ordering marker (one more synced file) proves that earlier batches were
+handled, since batches are handled in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.ops_support import (
+    composer,
+    docker_backend,
+    project_name,
+    remove_project,
+    wait_until,
+    write_project,
+)
+
+SLEEPER = '["sh", "-c", "date >> /tmp/starts; exec sleep 1000"]'
+
+
+@pytest.fixture(scope="module")
+def backend() -> Any:
+    return docker_backend()
+
+
+@pytest.fixture
+def name(backend: Any) -> Iterator[str]:
+    project = project_name()
+    yield project
+    remove_project(backend, project)
+    with contextlib.suppress(Exception):
+        for image in backend.api.images(filters={"reference": f"{project}-*"}):
+            backend.api.remove_image(image["Id"], force=True)
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+    environ.update(
+        {
+            "COMPOSE_ANSI": "never",
+            "COMPOSE_PROGRESS": "plain",
+            "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        }
+    )
+    return environ
+
+
+class Watch:
+    """A running ``composer watch`` whose output lines are read in a thread."""
+
+    def __init__(self, root: Path, name: str, *args: str) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "composer", "-p", name, "watch", *args],
+            cwd=root,
+            env=_env(root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, text: str, timeout: float = 60) -> str:
+        """The next line containing ``text`` (earlier lines are kept in ``seen``)."""
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no line with {text!r}; saw {self.seen}") from None
+            self.seen.append(line)
+            if text in line:
+                return line
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def watching(root: Path, name: str, *args: str) -> Iterator[Watch]:
+    watch = Watch(root, name, *args)
+    try:
+        watch.expect("Watch enabled")
+        yield watch
+    finally:
+        watch.stop()
+
+
+def container(backend: Any, name: str, service: str) -> str:
+    api = backend.api
+    flt = {"label": [f"com.docker.compose.project={name}", f"com.docker.compose.service={service}"]}
+    (found,) = api.containers(filters=flt)
+    return str(found["Id"])
+
+
+def sh(backend: Any, cid: str, script: str) -> tuple[int, str]:
+    """Run ``sh -c script`` in the container; (exit code, output)."""
+    api = backend.api
+    exec_id = api.exec_create(cid, ["sh", "-c", script])
+    out = api.exec_start(exec_id).decode()
+    return int(api.exec_inspect(exec_id)["ExitCode"]), out
+
+
+def read(backend: Any, cid: str, path: str) -> str | None:
+    code, out = sh(backend, cid, f"cat {path}")
+    return out if code == 0 else None
+
+
+def test_sync_files_and_directories(backend: Any, name: str, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - path: ./src
+                  action: sync
+                  target: /app
+                  initial_sync: true
+        """,
+    )
+    src = root / "src"
+    (src / "old").mkdir(parents=True)
+    (src / "keep.txt").write_text("initial\n")
+    (src / "old" / "x").write_text("x\n")
+    with watching(root, name) as watch:
+        cid = container(backend, name, "web")
+        assert any("web: initial sync 3 files" in line for line in watch.seen), watch.seen
+        assert read(backend, cid, "/app/keep.txt") == "initial\n"
+        # created, changed
+        (src / "new.txt").write_text("new\n")
+        (src / "keep.txt").write_text("changed\n")
+        wait_until(lambda: read(backend, cid, "/app/new.txt") == "new\n")
+        wait_until(lambda: read(backend, cid, "/app/keep.txt") == "changed\n")
+        # a directory tree created at once, files written before it was watched
+        (src / "tree" / "a" / "b").mkdir(parents=True)
+        (src / "tree" / "a" / "b" / "deep.txt").write_text("deep\n")
+        (src / "tree" / "empty").mkdir()
+        wait_until(lambda: read(backend, cid, "/app/tree/a/b/deep.txt") == "deep\n")
+        wait_until(lambda: sh(backend, cid, "test -d /app/tree/empty")[0] == 0)
+        # deleted file, removed directory, renamed file
+        (src / "new.txt").unlink()
+        (src / "old" / "x").unlink()
+        (src / "old").rmdir()
+        (src / "keep.txt").rename(src / "renamed.txt")
+        wait_until(lambda: read(backend, cid, "/app/renamed.txt") == "changed\n")
+        wait_until(lambda: sh(backend, cid, "test -e /app/new.txt")[0] != 0)
+        wait_until(lambda: sh(backend, cid, "test -e /app/old")[0] != 0)
+        wait_until(lambda: sh(backend, cid, "test -e /app/keep.txt")[0] != 0)
+        line = watch.expect("web: sync")
+        assert "ms" in line
+
+
+def test_ignore_include_dockerignore_and_editor_files(
+    backend: Any, name: str, tmp_path: Path
+) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            build: .
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./src, action: sync, target: /app, ignore: ["*.tmp", cache]}}
+                - {{path: ./docs, action: sync, target: /docs, include: ["*.md"]}}
+        """,
+    )
+    (root / "Dockerfile").write_text("FROM bb:latest\n")
+    (root / ".dockerignore").write_text("src/secret*\n!src/secret-ok\n")
+    for d in ("src/cache", "docs"):
+        (root / d).mkdir(parents=True)
+    with watching(root, name) as watch:
+        cid = container(backend, name, "web")
+        src, docs = root / "src", root / "docs"
+        for rel in ["a.tmp", "cache/c", ".a.py.swp", "a.py~", "4913", ".#a.py", "secret.key"]:
+            (src / rel).write_text("no\n")
+        (src / "secret-ok").write_text("yes\n")
+        (docs / "notes.txt").write_text("no\n")
+        (docs / "guide.md").write_text("yes\n")
+        (src / "marker").write_text("done\n")
+        wait_until(lambda: read(backend, cid, "/app/marker") == "done\n")
+        wait_until(lambda: read(backend, cid, "/docs/guide.md") == "yes\n")
+        assert read(backend, cid, "/app/secret-ok") == "yes\n"
+        code, listing = sh(backend, cid, "ls -a /app /docs")
+        assert code == 0
+        for absent in ["a.tmp", "cache", ".a.py.swp", "a.py~", "4913", ".#a.py", "secret.key"]:
+            assert absent not in listing.split(), listing
+        assert "notes.txt" not in listing
+        del watch
+
+
+def test_one_restart_per_save(backend: Any, name: str, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./conf, action: sync+restart, target: /etc/app}}
+                - {{path: ./other, action: restart}}
+                - {{path: ./marker, action: sync, target: /marker}}
+        """,
+    )
+    for d in ("conf", "other", "marker"):
+        (root / d).mkdir()
+    with watching(root, name) as watch:
+        cid = container(backend, name, "web")
+        assert read(backend, cid, "/tmp/starts") is not None
+        # One save of an editor that writes a temporary file and renames it, plus a
+        # second file of the same save.
+        (root / "conf" / "app.conf.tmp~").write_text("v2\n")
+        (root / "conf" / "app.conf.tmp~").rename(root / "conf" / "app.conf")
+        (root / "conf" / "extra.conf").write_text("x\n")
+        watch.expect("web: sync+restart")
+        wait_until(lambda: read(backend, cid, "/etc/app/app.conf") == "v2\n")
+        # The marker is handled after every earlier batch.
+        (root / "marker" / "m").write_text("1\n")
+        wait_until(lambda: read(backend, cid, "/marker/m") == "1\n")
+        watch.expect("web: sync 1 file")
+        starts = read(backend, cid, "/tmp/starts") or ""
+        assert len(starts.splitlines()) == 2, starts
+        assert sum("restart" in line for line in watch.seen) == 1, watch.seen
+        # A plain restart rule
+        (root / "other" / "x").write_text("x\n")
+        watch.expect("web: restart 1 file")
+        wait_until(lambda: len((read(backend, cid, "/tmp/starts") or "").splitlines()) == 3)
+
+
+def test_sync_exec_runs_the_command(backend: Any, name: str, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            tmpfs: [/out]
+            develop:
+              watch:
+                - path: ./src
+                  action: sync+exec
+                  target: /app
+                  exec:
+                    command: ["sh", "-c", "echo $$GREETING $$(id -u) $$(pwd) >> /out/log"]
+                    user: "1234"
+                    working_dir: /app
+                    environment: {{GREETING: hello}}
+        """,
+    )
+    (root / "src").mkdir()
+    with watching(root, name) as watch:
+        cid = container(backend, name, "web")
+        (root / "src" / "main.py").write_text("print(1)\n")
+        watch.expect("web: sync+exec")
+        assert read(backend, cid, "/out/log") == "hello 1234 /app\n"
+        assert read(backend, cid, "/app/main.py") == "print(1)\n"
+
+
+def test_rebuild_touches_only_the_changed_service(backend: Any, name: str, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            build: ./web
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./web, action: rebuild}}
+          api:
+            build: ./api
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./api, action: rebuild}}
+        """,
+    )
+    for service in ("web", "api"):
+        (root / service).mkdir()
+        (root / service / "Dockerfile").write_text("FROM bb:latest\nCOPY version /version\n")
+        (root / service / "version").write_text("1\n")
+    with watching(root, name) as watch:
+        web, api = container(backend, name, "web"), container(backend, name, "api")
+        api_image = backend.image_id(f"{name}-api")
+        assert read(backend, web, "/version") == "1\n"
+        (root / "web" / "version").write_text("2\n")
+        line = watch.expect("web: rebuild")
+        assert "failed" not in line, line
+        new_web = container(backend, name, "web")
+        assert new_web != web
+        assert read(backend, new_web, "/version") == "2\n"
+        assert container(backend, name, "api") == api
+        assert backend.image_id(f"{name}-api") == api_image
+        assert not any(seen.startswith("api:") for seen in watch.seen), watch.seen
+
+
+def test_compose_file_reload(backend: Any, name: str, tmp_path: Path) -> None:
+    text = f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            environment: {{LEVEL: "1"}}
+            develop:
+              watch:
+                - {{path: ./src, action: sync, target: /app}}
+        """
+    root = write_project(tmp_path, text)
+    (root / "src").mkdir()
+    with watching(root, name) as watch:
+        web = container(backend, name, "web")
+        write_project(root, text.replace('LEVEL: "1"', 'LEVEL: "2"'))
+        assert "failed" not in watch.expect(f"{name}: reload")
+        new_web = container(backend, name, "web")
+        assert new_web != web
+        assert sh(backend, new_web, "echo $LEVEL")[1] == "2\n"
+        # A broken file is reported and watching goes on with the model it had.
+        (root / "compose.yaml").write_text("services:\n  web:\n    image: [\n")
+        assert "not reloaded" in watch.expect("not reloaded")
+        (root / "src" / "after.txt").write_text("still\n")
+        wait_until(lambda: read(backend, new_web, "/app/after.txt") == "still\n")
+        assert watch.proc.poll() is None
+
+
+def test_detached_watch_survives_the_terminal_and_stops_with_down(
+    backend: Any, name: str, tmp_path: Path
+) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./src, action: sync, target: /app}}
+        """,
+    )
+    (root / "src").mkdir()
+    env = _env(root)
+    # `up -d --watch` runs in a session of its own that ends, like a closed terminal.
+    started = subprocess.run(
+        [sys.executable, "-m", "composer", "-p", name, "up", "-d", "--watch"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    pidfile = root / "run" / "composer" / name / "watch.pid"
+    pid = int(pidfile.read_text().split()[0])
+    os.kill(pid, 0)
+    cid = container(backend, name, "web")
+    log = root / "run" / "composer" / name / "watch.log"
+    wait_until(lambda: "Watch enabled" in log.read_text())
+    (root / "src" / "bg.txt").write_text("background\n")
+    wait_until(lambda: read(backend, cid, "/app/bg.txt") == "background\n")
+    assert "already watched" in composer("-p", name, "up", "-d", "--watch", cwd=root, env=env).err
+    down = composer("-p", name, "down", "-t", "0", cwd=root, env=env)
+    assert down.code == 0, down.err
+    assert "Stopped the background watcher" in down.err
+    assert not pidfile.exists()
+    wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid))
+    stopped = composer("-p", name, "watch", "--stop", cwd=root, env=env)
+    assert "No background watcher" in stopped.err
+
+
+def _zombie(pid: int) -> bool:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rfind(")") + 2] == "Z"
+
+
+def test_watch_stop_ends_the_background_watcher(backend: Any, name: str, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ., action: sync, target: /app, ignore: [run]}}
+        """,
+    )
+    env = _env(root)
+    assert composer("-p", name, "up", "-d", "--watch", cwd=root, env=env).code == 0
+    pidfile = root / "run" / "composer" / name / "watch.pid"
+    pid = int(pidfile.read_text().split()[0])
+    stopped = composer("-p", name, "watch", "--stop", cwd=root, env=env)
+    assert stopped.code == 0 and f"pid {pid}" in stopped.err
+    assert not pidfile.exists()
+
+
+def test_no_watch_rules_is_an_error(backend: Any, name: str, tmp_path: Path) -> None:
+    root = write_project(tmp_path, "services:\n  web:\n    image: bb:latest\n")
+    result = composer("-p", name, "watch", "--no-up", cwd=root, env=_env(root))
+    assert result.code == 2
+    assert "none of the selected services is configured for watch" in result.err
