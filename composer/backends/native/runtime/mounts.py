@@ -227,8 +227,11 @@ def _host_cgroup_mounts() -> list[tuple[str, str, str]]:
         for line in f:
             left, _, right = line.partition(" - ")
             fstype, _src, sopts = [*right.split(), "", ""][:3]
-            if fstype in ("cgroup", "cgroup2"):
-                out.append((left.split()[4], fstype, sopts))
+            mountpoint = left.split()[4]
+            # Only the host's own hierarchies: a recursive bind of /sys into a
+            # rootfs (host network) copies them below the rootfs too.
+            if fstype in ("cgroup", "cgroup2") and mountpoint.startswith("/sys/fs/cgroup"):
+                out.append((mountpoint, fstype, sopts))
     return out
 
 
