@@ -5,7 +5,9 @@ A missing engine skips the engine's tests locally and fails them when
 (``bash scripts/engines.sh start`` brings up dockerd and ``bb:latest``).
 Every test uses its own project name and the fixtures remove whatever
 carries that project's label afterwards. The ``harness`` fixture runs a
-contract test once per backend (the fake and the real Docker engine).
+contract test once per backend (the fake, the real Docker engine and the
+native engine, each native test on its own state root with ``bb:latest``
+loaded from ``docker save``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,6 +78,73 @@ def remove_docker_project(backend: Any, project: str) -> None:
     for v in (api.volumes(filters=flt) or {}).get("Volumes") or []:
         with contextlib.suppress(Exception):
             api.remove_volume(v["Name"])
+
+
+@pytest.fixture(scope="session")
+def bb_archive(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``docker save bb:latest`` once per session, for native state roots to load."""
+    import shutil
+    import subprocess
+
+    if shutil.which("docker") is None:
+        engine_missing("the docker CLI is needed to save bb:latest for the native store")
+    path = tmp_path_factory.mktemp("bb") / "bb.tar"
+    done = subprocess.run(
+        ["docker", "save", "-o", str(path), TEST_IMAGE], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        engine_missing(f"docker save {TEST_IMAGE} failed: {done.stderr.decode().strip()}")
+    return path
+
+
+def native_missing() -> str | None:
+    """Why the native engine cannot run here, or ``None``."""
+    if os.geteuid() != 0:
+        return "the native engine needs root"
+    try:
+        with open("/proc/filesystems") as f:
+            if "overlay" not in f.read():
+                return "no overlayfs in this kernel"
+    except OSError:
+        return "no /proc/filesystems"
+    return None
+
+
+@pytest.fixture
+def native_backend(tmp_path: Path, bb_archive: Any, project: str) -> Iterator[Any]:
+    """A NativeBackend on its own state root, with bb:latest loaded; the project is
+    removed afterwards (containers, supervisor, networks, volumes)."""
+    reason = native_missing()
+    if reason:
+        engine_missing(reason)
+    from composer.backends.native.backend import NativeBackend
+    from composer.backends.native.images.archive import load
+
+    environ = {**os.environ, "COMPOSER_ROOT": str(tmp_path / "root")}
+    backend = NativeBackend(environ)
+    load(backend.images, bb_archive)
+    try:
+        yield backend
+    finally:
+        remove_native_project(backend, project)
+        remove_native_project(backend, project + "x")
+        backend.shutdown()
+
+
+def remove_native_project(backend: Any, project: str) -> None:
+    """Remove every container, network and volume of ``project`` on a native state root."""
+    for c in backend.observe(project).containers:
+        with contextlib.suppress(Exception):
+            backend.remove_container(c.id, force=True, volumes=True)
+    state = backend.observe(project)
+    for name, net in state.networks.items():
+        if not net.external:
+            with contextlib.suppress(Exception):
+                backend.remove_network(name)
+    for name, vol in state.volumes.items():
+        if not vol.external:
+            with contextlib.suppress(Exception):
+                backend.remove_volume(name)
 
 
 @pytest.fixture
@@ -236,7 +306,7 @@ def _fake_backend_type() -> type:
     return FakeBackend
 
 
-@pytest.fixture(params=["fake", "docker"])
+@pytest.fixture(params=["fake", "docker", "native"])
 def harness(request: pytest.FixtureRequest, specs: Specs) -> Iterator[Harness]:
     if request.param == "fake":
         from composer.backends.fake import FakeBackend
@@ -245,6 +315,9 @@ def harness(request: pytest.FixtureRequest, specs: Specs) -> Iterator[Harness]:
         fake = FakeBackend(clock)
         fake.add_image(TEST_IMAGE)
         yield Harness("fake", fake, specs, clock)
+        return
+    if request.param == "native":
+        yield Harness("native", request.getfixturevalue("native_backend"), specs)
         return
     backend = request.getfixturevalue("docker_backend")
     yield Harness("docker", backend, specs)

@@ -74,9 +74,36 @@ class Snapshot:
 
 
 def snapshot(root: StateRoot, record: ContainerRecord) -> Snapshot:
+    """The container as its files say, checked against ``/proc``.
+
+    A recorded process that is gone while its supervisor lives is a
+    container whose end the supervisor is recording right now: it is
+    still reported as it was until ``state.json`` says how it ended. With
+    no supervisor left, it is reported ``exited`` (code unknown).
+    """
     state = read_state(root, record.id)
     mounts = _mounts.load(root.container(record.id))
-    return Snapshot(record, state, mounts, live_status(state))
+    status = live_status(state)
+    if status != state.status and supervisor_alive(root, record.project):
+        status = state.status
+    return Snapshot(record, state, mounts, status)
+
+
+def supervisor_alive(root: StateRoot, project: str) -> bool:
+    """Whether the process named in the project's ``supervisor.pid`` still exists."""
+    try:
+        pid = int((root.project(project) / "supervisor.pid").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def scan(root: StateRoot, project: str | None = None) -> Iterator[ContainerRecord]:

@@ -1,0 +1,228 @@
+"""``exec`` from the CLI process: a process in a running container, its stdio pumped.
+
+No supervisor is involved: the runtime's ``exec_in`` joins the container's
+namespaces and cgroup and starts the process with the container's rules
+(user, capabilities, seccomp, environment); this module gives it pipes (or
+a pseudo-terminal with ``tty``), forwards ``stdin`` until its end, copies
+its output as it comes and returns its exit code (``128 + signal`` when a
+signal ended it, as Docker reports). The CLI process becomes a child
+subreaper for the call, which ``exec_in`` requires to wait for the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pty
+import selectors
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, BinaryIO
+
+from composer.errors import BackendError
+
+if TYPE_CHECKING:
+    from composer.backends.native.observe import Snapshot
+
+PR_SET_CHILD_SUBREAPER = 36
+CHUNK = 1 << 16
+
+
+def _subreaper() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def run_exec(
+    snap: Snapshot,
+    command: Sequence[str],
+    *,
+    user: str | None = None,
+    workdir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    tty: bool = False,
+    stdin: BinaryIO | None = None,
+    privileged: bool = False,
+    detach: bool = False,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+) -> int:
+    """Run ``command`` in the container of ``snap``; its exit code (0 when detached)."""
+    from composer.backends.native.runtime.exec import exec_in, exec_spec_for
+    from composer.backends.native.runtime.spec import LaunchSpec, Stdio
+
+    launch = LaunchSpec.from_json(json.dumps(snap.record.launch))
+    spec = exec_spec_for(
+        launch,
+        tuple(command),
+        user=user or None,
+        env=tuple(f"{k}={v}" for k, v in (env or {}).items()),
+        cwd=workdir or None,
+        privileged=privileged,
+        tty=tty and not detach,
+    )
+    _subreaper()
+    pid1 = snap.state.pid
+    if detach:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            exec_in(pid1, spec, Stdio(null, null, null))
+        finally:
+            os.close(null)
+        return 0
+    if tty:
+        return _run_tty(pid1, spec, stdin, stdout)
+    ours: list[int] = []
+    theirs: list[int] = []
+    try:
+        if stdin is not None:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            ours.append(in_w)
+            theirs.append(in_r)
+        else:
+            in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            theirs.append(in_r)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        ours += [out_r, err_r]
+        theirs += [out_w, err_w]
+        launched = exec_in(pid1, spec, Stdio(in_r, out_w, err_w))
+        for fd in theirs:
+            os.close(fd)
+        theirs = []
+        feeder = None
+        if stdin is not None:
+            feeder = threading.Thread(target=_feed, args=(stdin, ours[0]), daemon=True)
+            ours.remove(ours[0])
+            feeder.start()
+        _pump({out_r: stdout, err_r: stderr})
+        _, status = os.waitpid(launched.pid, 0)
+        return exit_code(status)
+    except ChildProcessError as exc:
+        raise BackendError(f"exec {' '.join(command)}: lost its process") from exc
+    finally:
+        for fd in (*ours, *theirs):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _feed(source: BinaryIO, fd: int) -> None:
+    """Copy ``source`` into the process's stdin, then close it (end of file)."""
+    try:
+        while True:
+            chunk = source.read(CHUNK) if hasattr(source, "read") else b""
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+    except (OSError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _pump(targets: dict[int, BinaryIO | None]) -> None:
+    """Copy every fd to its target until each one reaches end of file."""
+    sel = selectors.DefaultSelector()
+    for fd in targets:
+        sel.register(fd, selectors.EVENT_READ)
+    open_fds = set(targets)
+    try:
+        while open_fds:
+            for key, _ in sel.select():
+                fd = int(key.fd)
+                try:
+                    data = os.read(fd, CHUNK)
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(fd)
+                    open_fds.discard(fd)
+                    continue
+                out = targets[fd]
+                if out is not None:
+                    out.write(data)
+                    with contextlib.suppress(AttributeError, OSError, ValueError):
+                        out.flush()
+    finally:
+        sel.close()
+
+
+def _run_tty(pid1: int, spec: object, stdin: BinaryIO | None, stdout: BinaryIO | None) -> int:
+    from composer.backends.native.runtime.exec import exec_in
+    from composer.backends.native.runtime.spec import ExecSpec, Stdio
+
+    assert isinstance(spec, ExecSpec)
+    master, slave = pty.openpty()
+    os.set_inheritable(master, False)
+    try:
+        launched = exec_in(pid1, spec, Stdio(slave, slave, slave))
+        os.close(slave)
+        slave = -1
+        if stdin is not None:
+            feeder_fd = os.dup(master)
+            threading.Thread(target=_feed_tty, args=(stdin, feeder_fd), daemon=True).start()
+        _pump({master: stdout})
+        _, status = os.waitpid(launched.pid, 0)
+        return exit_code(status)
+    finally:
+        for fd in (master, slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def _feed_tty(source: BinaryIO, fd: int) -> None:
+    """As ``_feed``, but a terminal's end of input is ^D, not a closed fd."""
+    try:
+        while chunk := source.read(CHUNK):
+            os.write(fd, chunk)
+        os.write(fd, b"\x04")
+    except (OSError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def attached(
+    call: Callable[[tuple[int | None, int, int]], int],
+    *,
+    stdin: BinaryIO | None,
+    stdout: BinaryIO | None,
+    stderr: BinaryIO | None,
+) -> int:
+    """Run ``call`` (an attach that blocks until the container ends) with pipes whose other
+    ends are pumped from ``stdin`` and into ``stdout``/``stderr``; its result."""
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    in_r = in_w = -1
+    if stdin is not None:
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        threading.Thread(target=_feed, args=(stdin, in_w), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=({out_r: stdout, err_r: stderr},), daemon=True)
+    pump.start()
+    try:
+        result = call((in_r if in_r >= 0 else None, out_w, err_w))
+    finally:
+        for fd in (out_w, err_w, in_r):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        pump.join(timeout=30)
+        for fd in (out_r, err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    return result
