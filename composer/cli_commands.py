@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
+from composer.cli_image import GROUPS
 from composer.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from composer.cli_ops import COMMANDS as OPS_COMMANDS
 from composer.cli_watch import COMMANDS as WATCH_COMMANDS
@@ -387,6 +388,23 @@ def build_app(verb: str | None = None) -> typer.Typer:
                 short_help=short_help,
                 context_settings=_VERB_SETTINGS.get(name),
             )(function)
+        else:
+            application.command(
+                name,
+                help=short_help,
+                short_help=short_help,
+                add_help_option=False,
+                context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+            )(_stand_in)
+    # Command groups (``composer image ls``): built only when their verb runs.
+    for name, (factory, short_help) in GROUPS.items():
+        if name == verb:
+            settings: dict[str, object] = {
+                "help_option_names": ["-h", "--help"],
+                "max_content_width": HELP_WIDTH,
+                "terminal_width": HELP_WIDTH,
+            }
+            application.add_typer(factory(settings), name=name, short_help=short_help)
         else:
             application.command(
                 name,

@@ -74,6 +74,7 @@ Commands:
   ls       List running compose projects.
   watch    Watch the build context and sync, rebuild or restart on change.
   version  Show the composer version.
+  image    Manage images.
 """
 
 

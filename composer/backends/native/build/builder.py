@@ -109,6 +109,7 @@ class Builder:
         self.pull = pull
         self.log: Log = log or (lambda _line: None)
         self._step = 0
+        self._no_cache = False
 
     @property
     def cache_dir(self) -> Path:
@@ -119,6 +120,7 @@ class Builder:
     def build(self, spec: BuildSpec) -> str:
         """Build ``spec``; tag the result with ``spec.tag`` and ``spec.tags``; return its id."""
         started = time.monotonic()
+        self._no_cache = spec.no_cache
         context = BuildContext.open(spec.context, spec.dockerfile)
         df = self._dockerfile(spec, context)
         target = df.stage(spec.target)
@@ -446,6 +448,8 @@ class Builder:
     # --- cache and commit -------------------------------------------------------------
 
     def _cached(self, key: str) -> dict[str, Any] | None:
+        if self._no_cache:
+            return None  # --no-cache: every step runs; its result still refreshes the cache
         path = self.cache_dir / f"{key.removeprefix('sha256:')}.json"
         try:
             entry: dict[str, Any] = read_json(path)

@@ -281,7 +281,7 @@ def _download(df: D.Dockerfile, inst: D.Instruction, url: str, tmp: Path) -> Pat
 
 
 _OPENERS: list[tuple[bytes, Callable[[Any], Any]]] = [
-    (b"\x1f\x8b", gzip.GzipFile),
+    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw)),
     (b"BZh", bz2.BZ2File),
     (b"\xfd7zXZ\x00", lzma.LZMAFile),
 ]

@@ -66,9 +66,6 @@ class DockerfileError(ConfigError):
         self.file = file
         self.line = line
 
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
 
 @dataclass(frozen=True, slots=True)
 class Heredoc:

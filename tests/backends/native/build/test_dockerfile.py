@@ -166,7 +166,7 @@ def test_errors_name_the_line(text: str, line: int, message: str) -> None:
     with pytest.raises(DockerfileError, match=message) as info:
         parse(text, "app/Dockerfile")
     assert info.value.line == line
-    assert str(info.value).startswith(f"app/Dockerfile:{line}: ")
+    assert str(info.value).startswith(f"app/Dockerfile:{line}:1: ")
     assert info.value.exit_code == 2
 
 

@@ -1,0 +1,269 @@
+"""Use cases of ``composer image ls|inspect|rm|prune|import|load|save``.
+
+Both backends answer through an ``ImageAdmin``: the Docker Engine's answers
+pass through (``composer.backends.docker.image_admin``), the native store
+builds the same shapes (``composer.backends.native.images.admin``), so the
+text here is rendered once, as the docker CLI renders it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from composer.errors import BackendError, PlanError, Unsupported
+
+
+class ImageAdmin(Protocol):
+    """What ``composer image …`` needs from a backend (shapes of the Docker Engine API)."""
+
+    def summaries(self) -> list[dict[str, Any]]: ...
+    def inspect(self, ref: str) -> dict[str, Any]: ...
+    def remove(self, ref: str, force: bool) -> list[dict[str, str]]: ...
+    def prune(self, all: bool) -> dict[str, Any]: ...
+    def import_image(
+        self, tarball: Path, ref: str | None, changes: Sequence[str], message: str
+    ) -> str: ...
+    def load(self, source: Path) -> list[str]: ...
+    def save(self, names: Sequence[str], out: BinaryIO) -> None: ...
+    def save_to_file(self, names: Sequence[str], path: Path) -> None: ...
+
+
+def open_image_admin(backend: str, environ: Mapping[str, str]) -> ImageAdmin:
+    """The image admin of ``backend``; native works on the store under ``COMPOSER_ROOT``."""
+    if backend == "docker":
+        from composer.backends.docker.image_admin import DockerImageAdmin
+
+        return DockerImageAdmin(environ)
+    if backend == "native":
+        from composer.backends.native.images.admin import NativeImageAdmin
+        from composer.backends.native.state import StateRoot
+
+        return NativeImageAdmin.from_root(StateRoot.from_environ(environ))
+    raise Unsupported(f"unknown backend {backend!r}", hint="choose native or docker")
+
+
+# -- ls ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    """One line of ``image ls``: an image under one of its names."""
+
+    repository: str
+    tag: str
+    id: str
+    created: int
+    size: int
+    digest: str = "<none>"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``repo:tag`` -> (repo, tag); the colon of a registry port is not a tag."""
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :]
+    return name, "<none>"
+
+
+def image_rows(summaries: Sequence[Mapping[str, Any]]) -> list[ImageRow]:
+    """One row per tag (``<none>`` for an untagged image), newest first, as ``docker images``."""
+    rows = []
+    for image in summaries:
+        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+        digests = image.get("RepoDigests") or []
+        image_id = str(image["Id"])
+        created = int(image.get("Created") or 0)
+        size = int(image.get("Size") or 0)
+        if not tags:
+            repo = split_name(digests[0].split("@")[0])[0] if digests else "<none>"
+            rows.append(ImageRow(repo, "<none>", image_id, created, size))
+        for tag in tags:
+            repo, tagname = split_name(tag)
+            rows.append(ImageRow(repo, tagname, image_id, created, size))
+    rows.sort(key=lambda r: (-r.created, r.repository, r.tag))
+    return rows
+
+
+def short_id(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def render_ls(rows: Sequence[ImageRow], *, quiet: bool, fmt: str, now: float) -> str:
+    """The table (``docker images``), ``-q`` ids, or one JSON object per line."""
+    from composer.humanize import human_duration
+    from composer.render_ops import human_size
+
+    if quiet:
+        seen: list[str] = []
+        for row in rows:
+            if short_id(row.id) not in seen:
+                seen.append(short_id(row.id))
+        return "".join(f"{i}\n" for i in seen)
+    if fmt == "json":
+        lines = []
+        for row in rows:
+            since = human_duration(max(0.0, now - row.created)) + " ago"
+            created_at = datetime.fromtimestamp(row.created, UTC)
+            lines.append(
+                json.dumps(
+                    {
+                        "Containers": "N/A",
+                        "CreatedAt": created_at.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+                        "CreatedSince": since,
+                        "Digest": row.digest,
+                        "ID": short_id(row.id),
+                        "Repository": row.repository,
+                        "SharedSize": "N/A",
+                        "Size": human_size(row.size),
+                        "Tag": row.tag,
+                        "UniqueSize": "N/A",
+                        "VirtualSize": _size4(row.size),
+                    },
+                    separators=(",", ":"),
+                )
+            )
+        return "".join(f"{_go_escape(line)}\n" for line in lines)
+    table = [
+        (
+            row.repository,
+            row.tag,
+            short_id(row.id),
+            human_duration(max(0.0, now - row.created)) + " ago",
+            human_size(row.size),
+        )
+        for row in rows
+    ]
+    return tabwriter(("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"), table)
+
+
+def _go_escape(text: str) -> str:
+    """Go's JSON encoder escapes HTML characters; docker's ``--format json`` shows them so."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _size4(size: float) -> str:
+    """go-units ``HumanSizeWithPrecision(size, 4)`` (docker's VirtualSize column)."""
+    units = ("B", "kB", "MB", "GB", "TB", "PB")
+    value, i = float(size), 0
+    while value >= 1000 and i < len(units) - 1:
+        value, i = value / 1000, i + 1
+    return f"{value:.4g}{units[i]}"
+
+
+def tabwriter(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Go's tabwriter as the docker CLI sets it up (min width 10, padding 3)."""
+    table = [list(headers), *[list(r) for r in rows]]
+    widths = [max(10, *(len(row[i]) + 3 for row in table)) for i in range(len(headers) - 1)]
+    return "".join(
+        ("".join(c.ljust(widths[i]) for i, c in enumerate(row[:-1])) + row[-1]).rstrip() + "\n"
+        for row in table
+    )
+
+
+# -- inspect, rm, prune --------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """Text for stdout and the errors of the names that failed (docker goes on after one)."""
+
+    text: str = ""
+    errors: list[BackendError] = field(default_factory=list)
+
+
+def inspect(admin: ImageAdmin, refs: Sequence[str], fmt: str) -> Outcome:
+    if fmt != "json":
+        raise PlanError(f"--format: invalid value {fmt!r}", hint="expected json")
+    from composer.render_output import dump_json
+
+    found, errors = [], []
+    for ref in refs:
+        try:
+            found.append(admin.inspect(ref))
+        except BackendError as exc:
+            errors.append(exc)
+    return Outcome(dump_json(found), errors)
+
+
+def remove(admin: ImageAdmin, refs: Sequence[str], force: bool) -> Outcome:
+    out = Outcome()
+    for ref in refs:
+        try:
+            report = admin.remove(ref, force)
+        except BackendError as exc:
+            out.errors.append(exc)
+            continue
+        for item in report:
+            for key, value in item.items():
+                out.text += f"{key}: {value}\n"
+    return out
+
+
+def prune(admin: ImageAdmin, all: bool) -> str:
+    from composer.render_ops import human_size
+
+    result = admin.prune(all)
+    lines = []
+    deleted = result.get("ImagesDeleted") or []
+    if deleted:
+        lines.append("Deleted Images:")
+        for item in deleted:
+            for key, value in item.items():
+                lines.append(f"{key.lower()}: {value}")
+        lines.append("")
+    lines.append(f"Total reclaimed space: {human_size(int(result.get('SpaceReclaimed') or 0))}")
+    return "\n".join(lines) + "\n"
+
+
+def prune_warning(all: bool) -> str:
+    if all:
+        return (
+            "WARNING! This will remove all images without at least one container "
+            "associated to them."
+        )
+    return "WARNING! This will remove all dangling images."
+
+
+# -- import, load, save ----------------------------------------------------------
+
+
+def import_image(
+    admin: ImageAdmin, tarball: Path, ref: str | None, changes: Sequence[str], message: str
+) -> str:
+    if ref:
+        from composer.backends.native.images.reference import parse
+
+        parse(ref)  # a bad name is a usage error before anything is read
+    if not tarball.is_file():
+        raise PlanError(f"open {tarball}: no such file", hint="give a rootfs tarball or '-'")
+    return admin.import_image(tarball, ref, changes, message) + "\n"
+
+
+def load(admin: ImageAdmin, source: Path) -> str:
+    if not source.exists():
+        raise PlanError(f"open {source}: no such file or directory")
+    return "".join(f"{line}\n" for line in admin.load(source))
+
+
+def save_to(
+    admin: ImageAdmin, names: Sequence[str], path: Path | None, out: BinaryIO | None
+) -> None:
+    if not names:
+        raise PlanError(
+            "save needs at least one image", hint="composer image save -o FILE IMAGE..."
+        )
+    if path is not None:
+        admin.save_to_file(names, path)
+    elif out is not None:
+        admin.save(names, out)
+    else:
+        raise PlanError(
+            "cowardly refusing to save to a terminal",
+            hint="use the -o flag or redirect the output",
+        )
