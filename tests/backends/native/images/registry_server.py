@@ -366,6 +366,8 @@ class FrontRules:
     corrupt: set[str] = field(default_factory=set)  # one byte flipped, same length
     cut: dict[str, int] = field(default_factory=dict)  # digest -> how many responses to cut
     same_origin_redirect: set[str] = field(default_factory=set)
+    gather: int = 0  # hold GETs of these blobs until this many were in flight at once
+    gathered: set[str] = field(default_factory=set)  # (or 10 s passed)
 
 
 class BlobHost:
@@ -418,6 +420,10 @@ class Front:
         self.rules = rules
         self.blob_host = blob_host
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._gate = threading.Condition()
+        self._opened = False
         self._client = httpx.Client(timeout=30)
         front = self
 
@@ -444,6 +450,24 @@ class Front:
         self._client.close()
 
     def handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
+        digest = urllib.parse.urlsplit(req.path).path.rsplit("/", 1)[-1]
+        if req.command != "GET" or digest not in self.rules.gathered:
+            self._handle(req)
+            return
+        with self._gate:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.in_flight >= self.rules.gather:
+                self._opened = True  # once enough were in flight together, let all through
+            self._gate.notify_all()
+            self._gate.wait_for(lambda: self._opened, timeout=10)
+        try:
+            self._handle(req)
+        finally:
+            with self._gate:
+                self.in_flight -= 1
+
+    def _handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
         headers = {k.lower(): v for k, v in req.headers.items()}
         self.requests.append((req.path, headers))
         path = urllib.parse.urlsplit(req.path).path
