@@ -3,8 +3,8 @@
 ``user`` is ``name|uid[:group|gid]``. A name must exist in the image's
 passwd file; a number need not (it then runs with gid 0 unless a group is
 given). The primary group comes from passwd unless a group is named; the
-supplementary groups are those of ``/etc/group`` that list the user, plus
-``group_add`` (names resolved in ``/etc/group``, numbers as is). ``HOME``
+supplementary groups are the primary one, those of ``/etc/group`` that list
+the user, plus ``group_add`` (names resolved in ``/etc/group``, numbers as is). ``HOME``
 comes from passwd (``/`` when the user has no entry). The files are read
 under the root's directory fd, never through a host path.
 """
@@ -99,9 +99,9 @@ def resolve(
         gid = entry.gid
     if grp:
         gid = _group_id(grp, groups)
-    supplementary: list[int] = []
+    supplementary: list[int] = [gid]
     if entry is not None and not grp:
-        supplementary = [g.gid for g in groups if entry.name in g.members]
+        supplementary += [g.gid for g in groups if entry.name in g.members]
     for extra in additional:
         supplementary.append(_group_id(extra, groups))
     seen: list[int] = []
