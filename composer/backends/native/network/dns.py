@@ -12,7 +12,9 @@ own ``dns:`` servers when its endpoint record has some, else the host's
 resolver on 127.0.0.53 works too). Internal networks forward nothing.
 
 It runs as threads inside another process (the supervisor):
-``DnsResponder(...).start()`` … ``stop()``.
+``DnsResponder(...).start()`` … ``stop()``. Its sockets use ``SO_REUSEPORT``,
+so two supervisors whose projects share a network (``external: true``) can
+both serve it: they read the same records and give the same answers.
 """
 
 from __future__ import annotations
@@ -120,14 +122,20 @@ class DnsResponder:
     # --- lifecycle ------------------------------------------------------------
 
     def start(self) -> DnsResponder:
-        from dnslib.server import DNSLogger, DNSServer
+        from dnslib.server import DNSLogger, DNSServer, TCPServer, UDPServer
+
+        class SharedUDP(UDPServer):  # type: ignore[misc]
+            allow_reuse_port = True
+
+        class SharedTCP(TCPServer):  # type: ignore[misc]
+            allow_reuse_port = True
 
         logger = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
         try:
             for addr in self.addresses:
-                for tcp in (False, True):
-                    server = DNSServer(_Resolver(self), address=addr, port=self.port, tcp=tcp,
-                                       logger=logger)  # fmt: skip
+                for kind in (SharedUDP, SharedTCP):
+                    server = DNSServer(_Resolver(self), address=addr, port=self.port,
+                                       logger=logger, server=kind)  # fmt: skip
                     self._servers.append(server)
                     server.start_thread()
         except BaseException:

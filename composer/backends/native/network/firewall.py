@@ -22,7 +22,6 @@ Our own drops still win, since a drop in any chain is final.
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -59,18 +58,24 @@ def _run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> s
     return res.stdout
 
 
-def enable_forwarding() -> None:
-    """``net.ipv4.ip_forward=1`` (and IPv6 forwarding) so that bridged networks can route."""
-    for path in ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"):
+def enable_forwarding(ipv6: bool) -> None:
+    """``net.ipv4.ip_forward=1`` so that networks can route; IPv6 forwarding only when needed.
+
+    (Turning IPv6 forwarding on makes the host ignore router advertisements,
+    so it is left alone for IPv4-only networks.)
+    """
+    paths = ["/proc/sys/net/ipv4/ip_forward"]
+    if ipv6:
+        paths.append("/proc/sys/net/ipv6/conf/all/forwarding")
+    for path in paths:
         try:
             with open(path) as f:
                 if f.read().strip() == "1":
                     continue
             with open(path, "w") as f:
                 f.write("1")
-        except OSError:
-            if "ipv4" in path:
-                raise
+        except OSError as exc:
+            raise BackendError(f"cannot enable forwarding ({path}): {exc}") from exc
 
 
 class Firewall:
@@ -81,13 +86,16 @@ class Firewall:
             backend = "nft" if shutil.which("nft") else "iptables"
         self.backend = backend
 
-    def add(self, net: NetworkRules) -> None:
-        enable_forwarding()
-        self.remove(net.id)  # idempotent: a retried create never doubles rules
+    def add(self, net: NetworkRules, *, fresh: bool = False) -> None:
+        """Install the network's rules; unless ``fresh`` (a new id), old ones are dropped first."""
+        enable_forwarding(net.subnet6 is not None)
+        if not fresh:
+            self.remove(net.id)  # idempotent: a retried create never doubles rules
         if self.backend == "nft":
             _run(["nft", "-f", "-"], stdin=self._nft_script(net))
         else:
-            self._ipt_add(net)
+            self._ipt_add(net)  # its chain comes first in FORWARD and accepts on its own
+            return
         self._docker_compat(net, add=True)
 
     def remove(self, network_id: str) -> None:
@@ -95,6 +103,7 @@ class Firewall:
             self._nft_remove(network_id)
         else:
             self._ipt_remove(network_id)
+            return
         self._docker_compat(None, add=False, network_id=network_id)
 
     def rules(self, network_id: str) -> list[str]:
@@ -109,6 +118,7 @@ class Firewall:
                 for ipt in ("iptables", "ip6tables"):
                     listing = _run([ipt, "-t", table, "-S"], check=False)
                     out += [line for line in listing.splitlines() if t in line]
+            return out
         return out + self._compat_rules(t)
 
     # --- nftables ---------------------------------------------------------
@@ -164,22 +174,37 @@ class Firewall:
     # --- iptables fallback --------------------------------------------------
 
     def _ipt_add(self, n: NetworkRules) -> None:
-        c = ["-m", "comment", "--comment", tag(n.id)]
+        """The same policy in iptables chains (one ``iptables-restore`` per family).
+
+        Drops are inserted at the top of ``COMPOSER-FORWARD`` (above every
+        network's accepts), with this bridge's own traffic accepted above
+        them; accepts for egress and replies are appended. Isolation matches
+        other bridges by the ``cmp-`` prefix, since iptables has no sets of
+        interface names.
+        """
+        c = f"-m comment --comment {tag(n.id)}"
+        b = n.bridge
         for ipt, subnet in (("iptables", n.subnet), ("ip6tables", n.subnet6)):
             if subnet is None and ipt == "ip6tables":
                 continue
             _ensure_chain(ipt, "filter", "COMPOSER-FORWARD", "FORWARD")
             _ensure_chain(ipt, "nat", "COMPOSER-POSTROUTING", "POSTROUTING")
-            fwd = [ipt, "-t", "filter", "-A", "COMPOSER-FORWARD"]
-            # isolation: from this bridge to any other composer bridge (cmp-* or tagged)
-            _run([*fwd, "-i", n.bridge, "!", "-o", n.bridge, "-o", "cmp-+", "-j", "DROP", *c])
-            _run([*fwd, "-o", n.bridge, "!", "-i", n.bridge, "-i", "cmp-+", "-j", "DROP", *c])
+            top = [f"-i {b} -o cmp-+ {c} -j DROP", f"-o {b} -i cmp-+ {c} -j DROP"]
             if n.internal:
-                _run([*fwd, "-i", n.bridge, "!", "-o", n.bridge, "-j", "DROP", *c])
-                _run([*fwd, "-o", n.bridge, "!", "-i", n.bridge, "-j", "DROP", *c])
-            elif subnet:
-                _run([ipt, "-t", "nat", "-A", "COMPOSER-POSTROUTING", "-s", subnet,
-                      "!", "-o", n.bridge, "-j", "MASQUERADE", *c])  # fmt: skip
+                top += [f"-i {b} {c} -j DROP", f"-o {b} {c} -j DROP"]
+            top.append(f"-i {b} -o {b} {c} -j ACCEPT")  # inserted last: ends up first
+            lines = ["*filter", *(f"-I COMPOSER-FORWARD {r}" for r in top)]
+            if not n.internal:
+                lines += [
+                    f"-A COMPOSER-FORWARD -i {b} {c} -j ACCEPT",
+                    f"-A COMPOSER-FORWARD -o {b} -m conntrack --ctstate RELATED,ESTABLISHED"
+                    f" {c} -j ACCEPT",
+                    "COMMIT",
+                    "*nat",
+                    f"-A COMPOSER-POSTROUTING -s {subnet} ! -o {b} {c} -j MASQUERADE",
+                ]
+            lines.append("COMMIT")
+            _run([f"{ipt}-restore", "--noflush"], stdin="\n".join(lines) + "\n")
 
     def _ipt_remove(self, network_id: str) -> None:
         for ipt in ("iptables", "ip6tables"):
@@ -200,10 +225,15 @@ class Firewall:
             assert n is not None
             if ipt == "ip6tables" and not n.subnet6:
                 continue
-            c = ["-m", "comment", "--comment", tag(n.id)]
-            _run([ipt, "-t", "filter", "-I", "FORWARD", "-i", n.bridge, "-j", "ACCEPT", *c])
-            _run([ipt, "-t", "filter", "-I", "FORWARD", "-o", n.bridge, "-m", "conntrack",
-                  "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT", *c])  # fmt: skip
+            c = f"-m comment --comment {tag(n.id)}"
+            script = (
+                "*filter\n"
+                f"-I FORWARD -i {n.bridge} {c} -j ACCEPT\n"
+                f"-I FORWARD -o {n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED"
+                f" {c} -j ACCEPT\n"
+                "COMMIT\n"
+            )
+            _run([f"{ipt}-restore", "--noflush"], stdin=script)
 
     def _compat_rules(self, t: str) -> list[str]:
         if not shutil.which("iptables"):
@@ -231,8 +261,12 @@ def _ensure_chain(ipt: str, table: str, chain: str, parent: str) -> None:
 def _delete_tagged(ipt: str, table: str, chain: str, t: str) -> None:
     """Delete every rule of ``chain`` whose comment is ``t`` (``-S`` lines replayed as ``-D``)."""
     listing = _run([ipt, "-t", table, "-S", chain], check=False)
-    for line in listing.splitlines():
-        if not line.startswith("-A ") or (f"--comment {t}" not in line and f'"{t}"' not in line):
-            continue
-        args = shlex.split(line)
-        _run([ipt, "-t", table, "-D", *args[1:]], check=False)
+    doomed = [
+        "-D" + line[2:]  # ``-S`` prints rules in restore syntax
+        for line in listing.splitlines()
+        if line.startswith("-A ") and (f"--comment {t}" in line or f'"{t}"' in line)
+    ]
+    if doomed:
+        _run(
+            [f"{ipt}-restore", "--noflush"], stdin=f"*{table}\n" + "\n".join(doomed) + "\nCOMMIT\n"
+        )

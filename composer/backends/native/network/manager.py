@@ -162,9 +162,10 @@ class NetworkManager:
             try:
                 addrs = [(s.gateway, s.prefixlen) for s in (v4_sub, v6_sub) if s]
                 br.ensure_bridge(bridge, mtu, addrs)
-                self.firewall.add(self._rules(rec))
+                self.firewall.add(self._rules(rec), fresh=True)
             except BaseException:
-                self._teardown(rec)
+                with contextlib.suppress(Exception):  # the first failure is the one to report
+                    self._teardown(rec)
                 raise
         return rec
 
@@ -173,8 +174,15 @@ class NetworkManager:
                             rec.ipv6.subnet if rec.ipv6 else None, rec.internal)  # fmt: skip
 
     def _teardown(self, rec: NetworkRecord) -> None:
-        self.firewall.remove(rec.id)
-        br.delete_link(rec.bridge)
+        """Delete rules and bridge, then the record; a failed step keeps the record for a retry."""
+        errors: list[Exception] = []
+        for step in (lambda: self.firewall.remove(rec.id), lambda: br.delete_link(rec.bridge)):
+            try:
+                step()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
         shutil.rmtree(self._dir(rec.name), ignore_errors=True)
 
     def remove(self, name: str) -> None:

@@ -1,0 +1,57 @@
+"""The firewall policy through nftables and through the iptables fallback, on real traffic."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from composer.backends.native.network import NetworkManager
+from composer.backends.native.network.firewall import Firewall
+from composer.backends.native.state import StateRoot
+from composer.backends.specs import NetworkAttachment, NetworkSpec
+from tests.backends.conftest import engine_missing
+
+
+@pytest.fixture(params=["nft", "iptables"])
+def fw_manager(request: Any, tmp_path: Path) -> Iterator[NetworkManager]:
+    if os.geteuid() != 0 or shutil.which(request.param) is None:
+        engine_missing(f"firewall tests need root and {request.param}")
+    mgr = NetworkManager(StateRoot(tmp_path / "state"), firewall=Firewall(request.param))
+    try:
+        yield mgr
+    finally:
+        for rec in mgr.list():
+            for ep in mgr.endpoints(rec.name):
+                mgr.disconnect(rec.name, ep.container_id)
+            mgr.remove(rec.name)
+
+
+def test_isolation_nat_and_internal(fw_manager: NetworkManager, netns: Any, uid: str) -> None:
+    m = fw_manager
+    a = m.create(NetworkSpec(name=f"t{uid}_a", key="a"))
+    b = m.create(NetworkSpec(name=f"t{uid}_b", key="b", internal=True))
+    a1, a2, b1 = netns(), netns(), netns()
+    m.connect(a.name, a1.path, f"{uid}a1", NetworkAttachment(a.name))
+    ep_a2 = m.connect(a.name, a2.path, f"{uid}a2", NetworkAttachment(a.name))
+    ep_b1 = m.connect(b.name, b1.path, f"{uid}b1", NetworkAttachment(b.name))
+    a2.serve("tcp-server", 9000, "a2")
+    b1.serve("tcp-server", 9000, "b1")
+
+    assert a1.prog("tcp", str(ep_a2.ip), "9000").stdout.strip() == "a2"  # same network
+    assert a1.prog("tcp", str(ep_b1.ip), "9000").returncode == 1  # other network
+    assert b1.prog("tcp", str(ep_a2.ip), "9000").returncode == 1  # internal, no route out
+
+    rules_a, rules_b = m.firewall.rules(a.id), m.firewall.rules(b.id)
+    assert any(a.subnet and a.subnet in r and "masquerade" in r.lower() for r in rules_a)
+    assert rules_b and not any("masquerade" in r.lower() for r in rules_b)
+
+    for rec in (a, b):
+        for ep in m.endpoints(rec.name):
+            m.disconnect(rec.name, ep.container_id)
+        m.remove(rec.name)
+        assert m.firewall.rules(rec.id) == []
