@@ -28,6 +28,9 @@ DOCKER_SCHEMA1 = (
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+CONFIG_TYPES = frozenset(
+    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
+)
 
 _HASHES = {"sha256": 64, "sha384": 96, "sha512": 128}
 _ATTESTATION_TYPE = "vnd.docker.reference.type"

@@ -105,7 +105,7 @@ def pull(
         )
         layers = manifest.layers
         _check_layers(name, layers)
-        config = client.get_blob(parsed.path, manifest.config)
+        config = client.image_config(parsed.path, manifest)
         diff_ids = _diff_ids(name, config, len(layers))
         had = store.has_image("sha256:" + hashlib.sha256(config).hexdigest())
         with store.lease():

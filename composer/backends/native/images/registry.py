@@ -40,6 +40,7 @@ from composer.backends.native.images.auth import CredentialLookup
 from composer.backends.native.images.challenge import Challenge, parse_www_authenticate
 from composer.backends.native.images.manifests import (
     ACCEPT,
+    CONFIG_TYPES,
     DOCKER_SCHEMA1,
     IMAGE_TYPES,
     INDEX_TYPES,
@@ -379,12 +380,29 @@ class RegistryClient:
             return top, None
         entry = select_platform(top, platform or host_platform())
         image = self.get_manifest(repository, entry.digest)
+        if len(image.raw) != entry.size:
+            raise BackendError(
+                f"manifest {entry.digest} has {len(image.raw)} bytes, not the {entry.size} "
+                f"its index {top.digest} says",
+                hint="the index is malformed; push the image again",
+            )
         if image.is_index:
             raise Unsupported(
                 f"the entry for {platform or host_platform()} in {top.digest} is itself an index",
                 hint="nested indexes are not supported",
             )
         return image, top
+
+    def image_config(self, repository: str, manifest: Manifest) -> bytes:
+        """The image config of ``manifest``, verified; artifacts that are not images refused."""
+        config = manifest.config
+        if config.media_type and config.media_type not in CONFIG_TYPES:
+            raise Unsupported(
+                f"{repository}@{manifest.digest} is not a container image "
+                f"(its config has media type {config.media_type})",
+                hint="only OCI and Docker container images can be pulled",
+            )
+        return self.get_blob(repository, config)
 
     def error_for(self, response: httpx.Response, what: str) -> BackendError:
         """The composer error for a response that is not the success ``what`` needed."""

@@ -79,6 +79,7 @@ class TokenServer:
 
         self.users = users
         self.requests: list[dict[str, Any]] = []
+        self.expire_next = 0  # how many of the next tokens to issue already expired
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "composer test token issuer")])
         now = dt.datetime.now(dt.UTC)
@@ -145,6 +146,9 @@ class TokenServer:
         from cryptography.hazmat.primitives.asymmetric import padding
 
         now = int(time.time())
+        if self.expire_next > 0:
+            self.expire_next -= 1
+            now -= 3600
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
         claims = {
             "iss": ISSUER,
@@ -279,6 +283,7 @@ def start_registry(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         registry = Registry(mode, f"127.0.0.1:{port}", storage, process, log_path, users)
         registry.token_server = token_server
@@ -290,6 +295,14 @@ def start_registry(
     if token_server is not None:
         token_server.close()
     raise RuntimeError(f"docker-registry did not start:\n{last_log}")
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, so no registry outlives it."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
 def _wait_ready(registry: Registry, timeout: float = 20.0) -> bool:

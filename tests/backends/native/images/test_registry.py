@@ -423,6 +423,43 @@ def test_token_is_fetched_once_per_scope(token_registry: Registry, pushed: dict[
         assert len(server.requests) == before + 1
 
 
+def test_an_expired_token_is_renewed_once(token_registry: Registry, pushed: dict[str, str]) -> None:
+    server = token_registry.token_server
+    assert server is not None
+    before = len(server.requests)
+    server.expire_next = 1
+    with client_for(token_registry, ALICE) as client:
+        assert client.get_manifest("x/bb", "1").media_type == DOCKER_MANIFEST
+    assert len(server.requests) == before + 2  # the expired token, then a fresh one
+    server.expire_next = 2
+    with client_for(token_registry, ALICE) as client, pytest.raises(BackendError, match="denied"):
+        client.get_manifest("x/bb", "1")  # renewed once only, not in a loop
+    server.expire_next = 0
+
+
+def test_docker_hub_references_go_to_registry_1(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        body = {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}
+        return httpx.Response(404, json=body)
+
+    from composer.backends.native.images.pull import pull
+    from composer.backends.native.images.store import ImageStore
+    from composer.backends.native.state import StateRoot
+
+    store = ImageStore(StateRoot(tmp_path / "state").ensure())
+    with pytest.raises(NotFound, match="manifest for library/busybox:latest not found"):
+        pull("busybox", store, transport=httpx.MockTransport(answer))
+    assert seen == [
+        "https://registry-1.docker.io/v2/",
+        "https://registry-1.docker.io/v2/library/busybox/manifests/latest",
+    ]
+
+
 # --- redirects, corruption, resume ----------------------------------------------------------------
 
 
