@@ -1,0 +1,139 @@
+"""Time a Dockerfile build: composer's native builder against ``docker build``.
+
+One multi-step Dockerfile (three RUN and two COPY steps on the local base
+image ``bb:latest``, a busybox-static rootfs) is built by
+
+* ``composer --backend native build`` (the native builder, no daemon), with a
+  private state root that holds ``bb:latest`` loaded from ``docker save``;
+* ``docker build`` on Debian's dockerd (the classic builder of Engine 20.10);
+
+alternating which tool goes first in each round, two ways:
+
+* cold: every step runs (``--no-cache`` for both);
+* warm: one source file changed since the last build (its content, so that
+  both tools must rerun the steps from that COPY on).
+
+Prints medians and the issue's targets: cold no slower than docker, warm at
+most 30% of docker's warm time.
+
+    bash scripts/engines.sh start            # dockerd and bb:latest
+    .venv/bin/python benchmarks/build_bench.py --rounds 5
+
+Not a test: the figures go into docs/benchmarks.md with the command used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DOCKERFILE = """\
+FROM bb:latest
+RUN mkdir -p /app/data && for i in $(seq 1 300); do echo "row $i" > /app/data/$i; done
+COPY lib/ /app/lib/
+RUN cat /app/lib/* | wc -l > /app/lib.count
+COPY src/ /app/src/
+RUN for f in /app/src/*; do md5sum "$f"; done > /app/sums && wc -l < /app/sums
+CMD ["cat", "/app/sums"]
+"""
+
+COMPOSE = """\
+services:
+  app:
+    build: .
+    image: buildbench-app:latest
+"""
+
+TARGET_COLD = 1.0
+TARGET_WARM = 0.30
+
+
+def make_context(root: Path) -> None:
+    (root / "lib").mkdir(parents=True)
+    (root / "src").mkdir()
+    for i in range(60):
+        (root / "lib" / f"mod{i}.sh").write_text(f"# library {i}\n" + "echo lib\n" * 50)
+    for i in range(20):
+        (root / "src" / f"part{i}.sh").write_text(f"# part {i}\n" + "echo src\n" * 20)
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    (root / "compose.yaml").write_text(COMPOSE)
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--composer", default=str(Path(sys.executable).with_name("composer")))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="buildbench-"))
+    state = work / "state"
+    ctx = work / "ctx"
+    make_context(ctx)
+    env = {**os.environ, "COMPOSER_ROOT": str(state)}
+    archive = work / "bb.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), "bb:latest"], check=True)
+    subprocess.run(
+        [args.composer, "--backend", "native", "image", "load", "-i", str(archive)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    composer_build = [args.composer, "--backend", "native", "build"]
+    docker_build = ["docker", "build", "-q", "-t", "buildbench-app:latest", "."]
+    results: dict[str, list[float]] = {k: [] for k in ("c-cold", "d-cold", "c-warm", "d-warm")}
+    edit = ctx / "src" / "part7.sh"
+    try:
+        for r in range(args.rounds):
+            order = ["composer", "docker"] if r % 2 == 0 else ["docker", "composer"]
+            for tool in order:
+                if tool == "composer":
+                    results["c-cold"].append(timed([*composer_build, "--no-cache"], ctx, env))
+                else:
+                    cold_cmd = [*docker_build[:2], "--no-cache", *docker_build[2:]]
+                    results["d-cold"].append(timed(cold_cmd, ctx, env))
+            edit.write_text(edit.read_text() + f"echo round {r}\n")
+            for tool in order:
+                if tool == "composer":
+                    results["c-warm"].append(timed(composer_build, ctx, env))
+                else:
+                    results["d-warm"].append(timed(docker_build, ctx, env))
+    finally:
+        subprocess.run(["docker", "rmi", "-f", "buildbench-app:latest"], capture_output=True)
+        subprocess.run(["docker", "builder", "prune", "-f"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    med = {k: statistics.median(v) for k, v in results.items()}
+    cold, warm = med["c-cold"] / med["d-cold"], med["c-warm"] / med["d-warm"]
+    print(f"rounds: {args.rounds}")
+    for name, ratio, target in (("cold", cold, TARGET_COLD), ("warm", warm, TARGET_WARM)):
+        verdict = "met" if ratio <= target else "missed"
+        print(
+            f"{name} build: composer native {med['c-' + name]:.2f} s,"
+            f" docker build {med['d-' + name]:.2f} s, ratio {ratio:.2f}"
+            f" (target <= {target:.2f}: {verdict})"
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"samples": results, "medians": med}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
