@@ -135,7 +135,22 @@ def drop_bounding(keep: int) -> None:
             syscalls.prctl(syscalls.PR_CAPBSET_DROP, cap)
 
 
+def current_permitted() -> int:
+    """This process's permitted set (``CapPrm``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
 def apply(keep: int) -> None:
-    """Effective = permitted = ``keep``; nothing inheritable or ambient."""
+    """Effective = permitted = ``keep``; nothing inheritable or ambient.
+
+    Capabilities the runtime itself lacks (a host that withholds some from
+    root) cannot be granted and are left out, as Docker's ``privileged``
+    gets only what the daemon has.
+    """
+    keep &= current_permitted()
     syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
     syscalls.capset(keep, keep, 0)

@@ -157,8 +157,6 @@ def test_sysctl_in_the_private_network_namespace(box: Box) -> None:
         sysctls=(("net.ipv4.ip_unprivileged_port_start", "123"),),
     )
     assert r.out == "123\n"
-    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
-        assert f.read().strip() != "123" or True  # the host's value is not ours to assume
 
 
 def test_read_only_rootfs(box: Box) -> None:
