@@ -42,7 +42,14 @@ class NativeImageAdmin:
 
     @classmethod
     def from_root(cls, root: StateRoot) -> NativeImageAdmin:
-        return cls(ImageStore(root))
+        """The store under ``root``; images that container records name count as in use."""
+
+        def in_use() -> set[str]:
+            from composer.backends.native.observe import scan
+
+            return {r.image_id for r in scan(root) if r.image_id}
+
+        return cls(ImageStore(root, in_use=in_use))
 
     def _names(self, image: StoredImage) -> tuple[list[str], list[str]]:
         tags = [refs.familiar_name(t) for t in image.tags if "@" not in t]

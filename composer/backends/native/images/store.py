@@ -526,9 +526,10 @@ class ImageStore:
     def remove(self, ref_or_id: str, force: bool = False) -> RemoveResult:
         """``docker rmi``: untag a reference; delete the image when no tag is left.
 
-        By id, an image with several tags needs ``force``; an image used by
-        a container is refused unless ``force`` (the container keeps its
-        layers until it is removed: they are collected then).
+        By id, an image with several tags needs ``force``. The last name of
+        an image that a container uses is kept unless ``force``; forced, the
+        image loses its names but stays (dangling, its layers under the
+        container's overlay) until the container is gone and a prune runs.
         """
         self._ensure()
         image_id = self.resolve(ref_or_id)
@@ -545,18 +546,20 @@ class ImageStore:
                     hint="remove it by name, or use -f",
                 )
             untag = mine if by_id else [reference.normalize(ref_or_id)]
+            last_name = len(set(mine) - set(untag)) == 0
+            used = last_name and image_id in self._in_use()
+            if used and not force:
+                raise Conflict(
+                    f"unable to remove {ref_or_id} (must be forced) - image {image_id[7:19]} "
+                    "is being used by a container",
+                    hint="remove the container first, or use -f",
+                )
             for ref in untag:
                 tags.pop(ref, None)
             if untag:
                 self._write_tags(tags)
-            left = [r for r, i in tags.items() if i == image_id]
             deleted: list[str] = []
-            if not left:
-                if image_id in self._in_use() and not force:
-                    raise Conflict(
-                        f"unable to delete {image_id[7:19]}: image is being used by a container",
-                        hint="remove the container first, or use -f",
-                    )
+            if last_name and not used:
                 self.config_path(image_id).unlink(missing_ok=True)
                 deleted.append(image_id)
             reclaimed = self._collect() if deleted else 0

@@ -207,8 +207,17 @@ def test_image_in_use_is_kept_unless_forced(state_root: StateRoot, tar: Any, hel
     used.add(image_id)
     with pytest.raises(Conflict, match="used by a container"):
         store.remove("busy")
+    assert store.resolve("busy") == image_id  # refused: the name stays
     assert store.prune(all=True).deleted == ()
-    assert store.remove(image_id, force=True).deleted == (image_id,)
+    layer_dir = store.image(image_id).layer_dirs[0]
+    # forced, the image loses its name but keeps its layers while it is used
+    result = store.remove("busy", force=True)
+    assert (result.untagged, result.deleted) == (("busy:latest",), ())
+    assert store.prune().deleted == ()
+    assert layer_dir.is_dir()
+    used.clear()
+    assert store.prune().deleted == (image_id,)
+    assert not layer_dir.exists()
 
 
 def test_prune_dangling_and_all(store: ImageStore, tar: Any, helpers: Any) -> None:
@@ -273,3 +282,30 @@ def test_two_processes_adding_the_same_layer_end_with_one_copy(
     assert info is not None
     files = sum(len(f) for _, _, f in os.walk(info.diff_dir))
     assert files == 200
+
+
+def test_cli_admin_keeps_images_that_container_records_name(
+    state_root: StateRoot, tar: Any, helpers: Any
+) -> None:
+    from composer.backends.native.images.admin import NativeImageAdmin
+    from composer.backends.native.supervisor.records import ContainerRecord, write_record
+
+    admin = NativeImageAdmin.from_root(state_root)
+    image_id = _image(admin.store, tar, helpers, [tar().file("a").bytes()])
+    admin.store.tag("busy", image_id)
+    record = ContainerRecord(
+        id="c" * 64,
+        name="proj-web-1",
+        project="proj",
+        service="web",
+        created_at=0.0,
+        spec={},
+        launch={},
+        image_id=image_id,
+    )
+    write_record(state_root, record)
+    with pytest.raises(Conflict, match="used by a container"):
+        admin.remove("busy", force=False)
+    assert admin.prune(all=True)["ImagesDeleted"] == []
+    assert admin.remove("busy", force=True) == [{"Untagged": "busy:latest"}]
+    assert admin.summaries()[0]["RepoTags"] == []
