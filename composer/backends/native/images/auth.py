@@ -6,9 +6,8 @@ private images with composer too. An ``auths`` entry holds either ``auth``
 (base64 of ``user:password``) or ``username`` and ``password``; its key is a
 host, ``host:port`` or a URL (Docker Hub's is ``https://index.docker.io/v1/``).
 Credential helpers (``credsStore``, ``credHelpers``) are external programs
-composer does not run: a lookup records the helper's name so that, only if
-the registry then asks for credentials, the error can say why there are
-none and what to do.
+(``credential_helper.py``): a lookup records the helper's name, and the
+helper runs only when a registry asks for credentials.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from composer.errors import ConfigError, Unsupported
+from composer.errors import BackendError, ConfigError, Unsupported
 
 HUB_ALIASES = frozenset(
     {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
@@ -43,19 +42,34 @@ class CredentialLookup:
 
     registry: str
     credentials: Credentials | None = None
-    helper: str | None = None  # a credential helper configured for it, which composer cannot use
+    helper: str | None = None  # a credential helper configured for it (asked on demand)
     identity_token: bool = False  # an OAuth refresh token, which composer cannot use
     config_path: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    helper_note: str | None = None  # why the helper gave no credentials, once asked
 
-    def missing_error(self) -> Unsupported | None:
+    def resolved(self) -> CredentialLookup:
+        """With the credential helper asked, when one is configured and nothing is inline.
+
+        The client calls this only when a registry challenges it, so that an
+        anonymous pull never runs a helper (which may prompt or be missing).
+        """
+        if self.credentials is not None or self.helper is None or self.helper_note:
+            return self
+        from composer.backends.native.images.credential_helper import ask
+
+        credentials, note = ask(self.helper, self.registry, self.environ)
+        return replace(self, credentials=credentials, helper_note=note)
+
+    def missing_error(self) -> BackendError | None:
         """Why credentials the registry wants are missing, when the configuration explains it."""
         where = str(self.config_path) if self.config_path else "the Docker configuration"
-        if self.helper is not None:
-            return Unsupported(
-                f"credentials for {self.registry} are kept by the credential helper "
-                f"docker-credential-{self.helper}, which composer does not run",
-                hint=f'put an "auth" entry for {self.registry} under "auths" in {where} '
-                "(base64 of user:password), or pull with --backend docker",
+        if self.helper is not None and self.helper_note:
+            return BackendError(
+                f"registry {self.registry} requires authentication and the credential helper "
+                f"gave none: {self.helper_note}",
+                hint=f'log in with `docker login {self.registry}`, or put an "auth" entry for '
+                f'{self.registry} under "auths" in {where} (base64 of user:password)',
             )
         if self.identity_token:
             return Unsupported(
@@ -111,6 +125,7 @@ def lookup(registry: str, environ: Mapping[str, str]) -> CredentialLookup:
         helper=None if credentials else _helper_for(config, want),
         identity_token=bool(entry and entry.get("identitytoken")) and credentials is None,
         config_path=path,
+        environ=dict(environ),
     )
 
 

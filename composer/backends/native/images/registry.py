@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from composer.backends.native.images.auth import CredentialLookup
+from composer.backends.native.images.auth import CredentialLookup, Credentials
 from composer.backends.native.images.challenge import Challenge, parse_www_authenticate
 from composer.backends.native.images.manifests import (
     ACCEPT,
@@ -126,6 +126,7 @@ class RegistryClient:
         self.base = (base or base_url(domain)).rstrip("/")
         self.origin = _origin(self.base)
         self.lookup = credentials or CredentialLookup(domain)
+        self._asked_helper = False
         self._client = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
@@ -251,7 +252,7 @@ class RegistryClient:
 
     def _authorization(self, challenge: Challenge, scope: str, *, refresh: bool) -> str | None:
         """The Authorization header for ``scope`` under ``challenge`` (token cached per scope)."""
-        creds = self.lookup.credentials
+        creds = self._credentials()
         if challenge.scheme == "basic":
             if creds is None:
                 raise self._auth_missing()
@@ -277,7 +278,7 @@ class RegistryClient:
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
         params.append(("scope", scope))
-        creds = self.lookup.credentials
+        creds = self._credentials()
         auth = (creds.username, creds.password) if creds is not None else None
         if creds is not None:
             params.append(("account", creds.username))
@@ -307,6 +308,14 @@ class RegistryClient:
                 hint="the registry's token authentication is misconfigured",
             )
         return token
+
+    def _credentials(self) -> Credentials | None:
+        """The configured credentials, asking a credential helper the first time."""
+        with self._lock:
+            if not self._asked_helper:
+                self.lookup = self.lookup.resolved()
+                self._asked_helper = True
+            return self.lookup.credentials
 
     def _auth_missing(self) -> BackendError:
         explained = self.lookup.missing_error()

@@ -280,7 +280,7 @@ def test_docker_config_env_wins_over_home(tmp_path: Path) -> None:
     assert lookup("r.example", {}).credentials is None
 
 
-def test_credential_helpers_are_reported_unsupported(tmp_path: Path) -> None:
+def test_credential_helpers_and_identity_tokens_are_recorded(tmp_path: Path) -> None:
     _write_config(
         tmp_path,
         {
@@ -289,14 +289,65 @@ def test_credential_helpers_are_reported_unsupported(tmp_path: Path) -> None:
             "credHelpers": {"gcr.example": "gcloud"},
         },
     )
-    env = {"DOCKER_CONFIG": str(tmp_path)}
+    env = {"DOCKER_CONFIG": str(tmp_path), "PATH": str(tmp_path / "empty-bin")}
     store = lookup("r.example", env)
     assert store.credentials is None and store.helper == "desktop"
-    error = store.missing_error()
-    assert isinstance(error, Unsupported)
-    assert "docker-credential-desktop" in error.message and '"auths"' in (error.hint or "")
+    assert store.missing_error() is None  # the helper is not asked until a registry wants it
+    asked = store.resolved()
+    assert asked.credentials is None
+    error = asked.missing_error()
+    assert error is not None and "docker-credential-desktop is not installed" in error.message
+    assert "docker login r.example" in (error.hint or "")
     assert lookup("gcr.example", env).helper == "gcloud"
-    assert lookup("i.example", env).identity_token
+    token = lookup("i.example", env)
+    assert token.identity_token and isinstance(token.missing_error(), Unsupported)
+
+
+HELPER = """#!/bin/sh
+read -r server
+echo "$server" >> "$0.log"
+if [ "$server" = "{host}" ]; then
+    printf '{{"ServerURL":"%s","Username":"alice","Secret":"{password}"}}' "$server"
+else
+    echo "credentials not found in native keychain"; exit 1
+fi
+"""
+
+
+def _helper(tmp_path: Path, host: str) -> dict[str, str]:
+    """A docker-credential-composertest that knows alice's password for ``host`` only."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    program = bin_dir / "docker-credential-composertest"
+    program.write_text(HELPER.format(host=host, password=USERS["alice"]))
+    program.chmod(0o755)
+    _write_config(tmp_path / "dc", {"auths": {}, "credsStore": "composertest"})
+    return {"DOCKER_CONFIG": str(tmp_path / "dc"), "PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def test_a_credential_helper_is_asked_when_the_registry_challenges(
+    basic_registry: Registry, plain_registry: Registry, pushed: dict[str, str], tmp_path: Path
+) -> None:
+    env = _helper(tmp_path, basic_registry.host)
+    log = tmp_path / "bin" / "docker-credential-composertest.log"
+    with RegistryClient(plain_registry.host, credentials=lookup(plain_registry.host, env)) as c:
+        c.get_manifest("x/bb", "1")
+    assert not log.exists()  # no challenge, no helper
+    with RegistryClient(basic_registry.host, credentials=lookup(basic_registry.host, env)) as c:
+        assert c.get_manifest("x/bb", "1").media_type == DOCKER_MANIFEST
+        c.get_manifest("x/bb", "1")
+    assert log.read_text().split() == [basic_registry.host]  # asked once
+
+
+def test_a_credential_helper_without_credentials_explains_the_refusal(
+    basic_registry: Registry, pushed: dict[str, str], tmp_path: Path
+) -> None:
+    env = _helper(tmp_path, "elsewhere.example")
+    found = lookup(basic_registry.host, env)
+    client = RegistryClient(basic_registry.host, credentials=found)
+    with client, pytest.raises(BackendError, match="has no credentials for") as err:
+        client.get_manifest("x/bb", "1")
+    assert "docker-credential-composertest" in err.value.message
 
 
 def test_bad_docker_config_is_a_config_error(tmp_path: Path) -> None:
