@@ -42,7 +42,7 @@ from composer.backends.base import (
     ProjectSummary,
     VolumeSpec,
 )
-from composer.backends.labels import LABEL_CONFIG_FILES, LABEL_SERVICE
+from composer.backends.labels import LABEL_CONFIG_FILES, LABEL_PROJECT, LABEL_SERVICE
 from composer.backends.native import copy as _copy
 from composer.backends.native import events as _events
 from composer.backends.native import observe as _observe
@@ -182,12 +182,10 @@ class NativeBackend:
         ]
         found.sort(key=lambda c: (c.service, c.number or 0, c.name))
         volumes = {m.name: _observe.observed_volume(m, project) for m in self.volumes.list()}
-        networks = {}
-        if (self.root.path / "networks").is_dir() and any((self.root.path / "networks").iterdir()):
-            networks = {
-                n.name: _observe.observed_network(n.name, n.labels, project)
-                for n in self.networks.list()
-            }
+        networks = {
+            n.name: _observe.observed_network(n.name, n.labels, project)
+            for n in self._network_records()
+        }
         return ObservedState(
             project=project,
             containers=tuple(found),
@@ -216,25 +214,26 @@ class NativeBackend:
         if self.networks.get(spec.name) is not None:
             raise Conflict(f"create network {spec.name}: network already exists")
         self.networks.create(spec)
-        project = spec.labels.get("com.docker.compose.project", "")
+        project = spec.labels.get(LABEL_PROJECT, "")
         _events.record(self.root, project, "network", "create", spec.name, spec.name,
                        attributes=dict(spec.labels))  # fmt: skip
 
     def remove_network(self, name: str) -> None:
         rec = self.networks.inspect(name)
         self.networks.remove(name)
-        project = rec.labels.get("com.docker.compose.project", "")
+        project = rec.labels.get(LABEL_PROJECT, "")
         _events.record(self.root, project, "network", "destroy", rec.id, name)
+        self._tidy_project(project)
 
     def create_volume(self, spec: VolumeSpec) -> None:
         self.volumes.create(spec)
-        project = spec.labels.get("com.docker.compose.project", "")
+        project = spec.labels.get(LABEL_PROJECT, "")
         _events.record(self.root, project, "volume", "create", spec.name, spec.name)
 
     def remove_volume(self, name: str) -> None:
         meta = self.volumes.require(name)
         self.volumes.remove(name, users=self.containers.users_of_volume(name))
-        project = meta.labels.get("com.docker.compose.project", "")
+        project = meta.labels.get(LABEL_PROJECT, "")
         _events.record(self.root, project, "volume", "destroy", name, name)
 
     # --- images -------------------------------------------------------------------
@@ -447,6 +446,26 @@ class NativeBackend:
                 self.networks.disconnect(join.network, record.id)
         self.containers.remove(record, volumes=volumes)
         self._event(record, "destroy")
+        self._tidy_project(record.project)
+
+    def _tidy_project(self, project: str) -> None:
+        """When a project has no container left, its supervisor is told to leave now
+        (rather than linger), and once its networks are gone too its event log goes."""
+        if not project or any(True for _ in _observe.scan(self.root, project)):
+            return
+        with contextlib.suppress(ComposerError, OSError):
+            self._client(project).shutdown()
+        for net in self._network_records():
+            if net.labels.get(LABEL_PROJECT) == project:
+                return
+        with contextlib.suppress(OSError, ValueError):
+            _events.log_path(self.root, project).unlink(missing_ok=True)
+
+    def _network_records(self) -> list[Any]:
+        base = self.root.path / "networks"
+        if not base.is_dir() or not any(base.iterdir()):
+            return []
+        return list(self.networks.list())
 
     def rename_container(self, id: str, name: str) -> None:
         record = self._find(id)

@@ -1,0 +1,215 @@
+"""The CLI on the native engine over samples/busybox-stack: up, ps, logs, exec, down.
+
+The stack runs under its own state root (``COMPOSER_ROOT`` in the test's
+temporary directory) with ``bb:latest`` loaded from ``docker save``. An
+override file gives the web service a free host port and the API a named
+volume. After ``down`` nothing of the project may remain: no container
+records, network records, supervisor, container processes, cgroups, mounts
+or bridge; the named volume survives ``down``/``up`` and a recreate and is
+gone after ``down -v``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "samples" / "busybox-stack" / "compose.yaml"
+TEST_IMAGE = "bb:latest"
+
+OVERRIDE = """\
+services:
+  web:
+    ports: !override ["127.0.0.1:{port}:80"]
+  api:
+    volumes: ["data:/data"]
+volumes:
+  data: {{}}
+"""
+
+RECREATE = """\
+services:
+  api:
+    environment:
+      REVISION: "2"
+"""
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true requires every engine)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class NativeStack:
+    root: Path
+    workdir: Path
+    name: str
+    files: list[str]
+
+    def cli(self, *args: str) -> Run:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+        environ.update(
+            {"COMPOSE_ANSI": "never", "COMPOSE_PROGRESS": "plain", "COMPOSER_ROOT": str(self.root)}
+        )
+        argv = [sys.executable, "-m", "composer", "--backend", "native", "-p", self.name]
+        for f in self.files:
+            argv += ["-f", f]
+        proc = subprocess.run(
+            [*argv, *args],
+            cwd=self.workdir,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def ok(self, *args: str) -> Run:
+        run = self.cli(*args)
+        assert run.code == 0, f"composer {' '.join(args)}: {run.out}\n{run.err}"
+        return run
+
+    def records(self) -> dict[str, dict[str, object]]:
+        """Container name → record of every container under the state root."""
+        out: dict[str, dict[str, object]] = {}
+        for d in (self.root / "containers").glob("*/record.json"):
+            data = json.loads(d.read_text())
+            out[str(data["name"])] = data
+        return out
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[NativeStack]:
+    if os.geteuid() != 0:
+        _missing("the native engine needs root")
+    if shutil.which("docker") is None:
+        _missing("the docker CLI is needed to save bb:latest")
+    archive = tmp_path / "bb.tar"
+    saved = subprocess.run(
+        ["docker", "save", "-o", str(archive), TEST_IMAGE], capture_output=True, check=False
+    )
+    if saved.returncode != 0:
+        _missing(f"docker save {TEST_IMAGE}: {saved.stderr.decode().strip()}")
+    root = tmp_path / "state"
+    from composer.backends.native.backend import NativeBackend
+    from composer.backends.native.images.archive import load
+
+    load(NativeBackend({"COMPOSER_ROOT": str(root)}).images, archive)
+    override = tmp_path / "override.yaml"
+    override.write_text(OVERRIDE.format(port=_free_port()))
+    s = NativeStack(root, SAMPLE.parent, f"nat{uuid.uuid4().hex[:8]}", [str(SAMPLE), str(override)])
+    try:
+        yield s
+    finally:
+        s.cli("down", "-v", "-t", "0")
+
+
+def _eventually(predicate: Callable[[], bool], limit: float = 15.0) -> None:
+    """Poll until ``predicate`` holds (a process leaving takes its own time)."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.1)
+
+
+def _cgroups_of(ids: list[str]) -> list[str]:
+    found = []
+    for base in Path("/sys/fs/cgroup").iterdir():
+        for container_id in ids:
+            found += [str(p) for p in base.rglob(container_id)] if base.is_dir() else []
+    return found
+
+
+def _processes_under(root: Path) -> list[int]:
+    """PIDs whose command line names the state root (supervisors) or whose root is a
+    container's rootfs under it."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if str(root) in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_up_ps_logs_exec_down_leave_nothing(stack: NativeStack) -> None:
+    stack.ok("up", "-d", "--wait")
+    ps = stack.ok("ps", "--format", "json").out
+    rows = [json.loads(line) for line in ps.splitlines() if line.strip()]
+    services = {r["Service"]: r for r in rows}
+    assert {"db", "api", "web"} <= set(services), ps
+    assert "(healthy)" in services["db"]["Status"]
+    assert "migrated" in stack.ok("logs", "migrate").out
+    # Services find each other by name; the named volume is writable.
+    out = stack.ok("exec", "-T", "api", "wget", "-qO-", "http://db:5432/etc/hostname").out
+    assert out.strip()
+    stack.ok("exec", "-T", "api", "sh", "-c", "echo kept > /data/marker")
+    records = stack.records()
+    ids = [str(r["id"]) for r in records.values()]
+    networks = [json.loads(p.read_text()) for p in (stack.root / "networks").glob("*/network.json")]
+    bridges = [str(n["bridge"]) for n in networks]
+    assert ids and bridges
+
+    stack.ok("down", "-t", "1")
+    assert stack.records() == {}
+    assert list((stack.root / "networks").iterdir()) == []
+    # down asks the supervisor to leave; it is gone once its socket is.
+    _eventually(lambda: not (stack.root / "projects" / stack.name / "supervisor.sock").exists())
+    _eventually(lambda: _processes_under(stack.root) == [])
+    assert not (stack.root / "events" / f"{stack.name}.jsonl").exists()
+    assert _cgroups_of(ids) == []
+    mountinfo = Path("/proc/self/mountinfo").read_text()
+    assert str(stack.root) not in mountinfo
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for bridge in bridges:
+        assert f" {bridge}:" not in links
+    volume = f"{stack.name}_data"
+    assert (stack.root / "volumes" / volume / "_data" / "marker").read_text() == "kept\n"
+
+    # The named volume survives down/up and a recreate.
+    stack.ok("up", "-d", "--wait")
+    assert stack.ok("exec", "-T", "api", "cat", "/data/marker").out == "kept\n"
+    before = stack.records()[f"{stack.name}-api-1"]["id"]
+    recreate = stack.root.parent / "recreate.yaml"
+    recreate.write_text(RECREATE)
+    stack.files.append(str(recreate))
+    stack.ok("up", "-d", "--wait")
+    after = stack.records()[f"{stack.name}-api-1"]["id"]
+    assert after != before
+    assert stack.ok("exec", "-T", "api", "cat", "/data/marker").out == "kept\n"
+    assert stack.ok("exec", "-T", "api", "sh", "-c", "echo $REVISION").out == "2\n"
+
+    stack.ok("down", "-v", "-t", "1")
+    assert stack.records() == {}
+    assert not (stack.root / "volumes" / volume).exists()
