@@ -288,6 +288,16 @@ class NetworkManager:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def prune(self, name: str) -> builtins.list[str]:
+        """Disconnect endpoints whose veth is gone (their namespace died unannounced).
+
+        Returns the container ids released, whose addresses are free again.
+        """
+        stale = [e.container_id for e in self.endpoints(name) if not br.link_exists(e.host_ifname)]
+        for container_id in stale:
+            self.disconnect(name, container_id)
+        return stale
+
     # --- what the supervisor and the container files need ------------------------
 
     def dns_responder(

@@ -131,6 +131,19 @@ def bind_port(host_ip: str, published: str | None, protocol: str) -> socket.sock
     ) from last
 
 
+def _bind_v6_too(port: int, protocol: str) -> socket.socket | None:
+    """``[::]:port`` next to ``0.0.0.0:port``; None where the host has no IPv6."""
+    if not socket.has_ipv6:
+        return None
+    try:
+        return bind_port("::", str(port), protocol)
+    except Conflict as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+            raise
+        return None
+
+
 # --- proxies ---------------------------------------------------------------------
 
 
@@ -140,6 +153,8 @@ class _Proxy:
     binding: PortBinding
     sock: socket.socket
     target: tuple[str, int]
+    hidden: bool = False
+    """The ``[::]`` twin of an all-addresses binding: served, not reported."""
     closer: Any = None
 
 
@@ -190,6 +205,10 @@ class PortProxies:
                 port = sock.getsockname()[1]
                 binding = PortBinding(spec.target, proto, host_ip, port)
                 made.append(_Proxy(owner, binding, sock, (target_ip, spec.target)))
+                if not spec.host_ip:  # all addresses: IPv6 ones too, on the same port
+                    v6 = _bind_v6_too(port, proto)
+                    if v6 is not None:
+                        made.append(_Proxy(owner, binding, v6, (target_ip, spec.target), True))
             for proxy in made:
                 proxy.closer = self._run(self._serve(proxy)).result(10)
         except BaseException:
@@ -198,7 +217,7 @@ class PortProxies:
             raise
         with self._lock:
             self._proxies.extend(made)
-        return [p.binding for p in made]
+        return [p.binding for p in made if not p.hidden]
 
     def unpublish(self, owner: str) -> None:
         with self._lock:
@@ -209,7 +228,7 @@ class PortProxies:
 
     def bindings(self, owner: str) -> list[PortBinding]:
         with self._lock:
-            return [p.binding for p in self._proxies if p.owner == owner]
+            return [p.binding for p in self._proxies if p.owner == owner and not p.hidden]
 
     # --- loop side ---------------------------------------------------------------
 

@@ -147,3 +147,14 @@ def test_udp(echo: int) -> None:
                 assert c.recvfrom(100)[0] == b"re:" + msg
     stop.set()
     target.close()
+
+
+def test_all_addresses_include_ipv6_loopback(proxies: Any, echo: int) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this host")
+    (b,) = proxies.publish("c1", "127.0.0.1", [PortSpec(target=echo)])
+    assert roundtrip(b.host_port or 0, b"over v6", host="::1") == b"over v6"
+    assert proxies.bindings("c1") == [b]  # the [::] twin is served, not reported
