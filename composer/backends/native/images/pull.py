@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from composer.backends.native.images.registry import RegistryClient
 
 MAX_DOWNLOADS = 3
+PROGRESS_STEP = 256 * 1024
 PLATFORM_ENV = "DOCKER_DEFAULT_PLATFORM"
 
 
@@ -68,6 +69,20 @@ class _Reporter:
             return
         with self._lock:
             self._progress(ProgressUpdate(id, status, current, total))
+
+
+class _Throttle:
+    """``Downloading`` updates for one layer, one per 1% (at least 256 KiB) and at the end."""
+
+    def __init__(self, report: _Reporter, ident: str, total: int) -> None:
+        self.report, self.ident, self.total = report, ident, total
+        self.step = max(total // 100, PROGRESS_STEP)
+        self.last = -1
+
+    def __call__(self, done: int) -> None:
+        if self.last < 0 or done - self.last >= self.step or done == self.total or done < self.last:
+            self.last = done
+            self.report(self.ident, "Downloading", done, self.total)
 
 
 def pull(
@@ -215,12 +230,7 @@ def _download(
             report(ident, "Download complete")
             return
         partial = downloads / f"{hexpart}.partial"
-        client.download_blob(
-            repository,
-            layer,
-            partial,
-            lambda done: report(ident, "Downloading", done, layer.size),
-        )
+        client.download_blob(repository, layer, partial, _Throttle(report, ident, layer.size))
         report(ident, "Verifying Checksum")
         store.ingest_file(partial, layer.digest)
         partial.unlink(missing_ok=True)
