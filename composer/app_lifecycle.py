@@ -92,6 +92,8 @@ class UpRequest:
     attach: tuple[str, ...] = ()
     no_attach: tuple[str, ...] = ()
     quiet_pull: bool = False
+    wait_log_lines: int = 50
+    logs_dir: str | None = None
 
     def __post_init__(self) -> None:
         aborting = self.abort_on_exit or self.abort_on_failure or self.exit_code_from
@@ -109,6 +111,8 @@ class UpRequest:
             raise PlanError("--no-start cannot be combined with --wait, --attach or --abort-*")
         if self.wait_timeout is not None and self.wait_timeout < 0:
             raise PlanError("--wait-timeout must not be negative")
+        if self.wait_log_lines < 0:
+            raise PlanError("--wait-log-lines must not be negative")
 
     @property
     def detached(self) -> bool:
@@ -190,6 +194,7 @@ def carry_out(
         parallel=rt.parallel,
         clock=clock,
         wait_timeout=DRY_RUN_WAIT if wait_timeout is None else wait_timeout,
+        run_probes=False,
     )
 
 
@@ -242,7 +247,7 @@ def up(rt: Runtime, backend: Backend, project: Project, request: UpRequest) -> C
         ready = ReadyOptions(request.plan.services, request.plan.no_deps)
         wait_plan = reconcile(project, fresh, ready, now=rt.clock.now())
         outcome = carry_out(rt, backend, fresh, wait_plan, wait_timeout=request.wait_timeout)
-        _check_wait(backend, outcome)
+        _check_wait(backend, outcome, fresh, request)
     return Converged(project, observed, plan, result)
 
 
@@ -272,37 +277,27 @@ def _report_running(
             rt.renderer.emit(Event("done", f"container {c.name}", "running", rt.clock.now()))
 
 
-def _check_wait(backend: Backend, result: ExecutionResult) -> None:
-    """Raise for a failed ``--wait``, with the last log lines of what failed.
+def _check_wait(
+    backend: Backend, result: ExecutionResult, observed: ObservedState, request: UpRequest
+) -> None:
+    """Raise for a failed ``--wait`` with what failed, why, its last healthcheck or
+    probe results and its last log lines (``composer.wait_report``); with
+    ``--logs-dir`` the full logs are saved first.
 
-    Docker Compose reports only "unhealthy" (docker/compose#9122); the tail
-    of the container's output usually says why.
+    Docker Compose reports only "unhealthy" (docker/compose#9122).
     """
     if result.ok:
         return
     if result.interrupted:
         _check(result)
-    lines: list[str] = []
-    for o in result.failed:
-        lines.append(o.text)
-        from composer.planner.plan import AwaitReady
+    from composer import wait_report
 
-        payload = o.step.payload
-        if isinstance(payload, AwaitReady) and payload.container.id is not None:
-            lines.extend(f"  | {text}" for text in _log_tail(backend, payload.container.id))
-    raise ExecutionError(
-        "\n".join(lines) or "the project did not become ready",
-        hint="`composer logs` shows the containers' output",
-    )
+    error = wait_report.report(backend, result, observed, request.wait_log_lines)
+    if request.logs_dir is not None:
+        from composer.logs_dir import save_logs
 
-
-def _log_tail(backend: Backend, container_id: str, count: int = 10) -> list[str]:
-    from composer.errors import BackendError
-
-    try:
-        return [line.text for line in backend.logs(container_id, tail=count)]
-    except (BackendError, NotImplementedError):
-        return []
+        save_logs(backend, observed.project, request.logs_dir)
+    raise error
 
 
 # --- the other verbs ------------------------------------------------------

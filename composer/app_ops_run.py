@@ -76,6 +76,8 @@ class RunOptions:
     build: bool = False
     pull: PullOption | None = None
     remove_orphans: bool = False
+    rm_deps: bool = False
+    """With ``rm``: also remove the dependency containers this run created."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +106,13 @@ def run(
         from composer.app import _require_services
 
         _require_services(project, [options.service])
-    _prepare(backend, project, options, reporter, clock, parallel)
-    spec = one_off_spec(backend, project, options, slug or secrets.token_hex(32))
-    container_id = backend.create_container(spec)
+    started = _prepare(backend, project, options, reporter, clock, parallel)
+    try:
+        spec = one_off_spec(backend, project, options, slug or secrets.token_hex(32))
+        container_id = backend.create_container(spec)
+    except BaseException:
+        _remove_started(backend, options, started)
+        raise
     if options.detach:
         backend.start_container(container_id)
         return RunResult(container_id, spec.name, None)
@@ -121,7 +127,17 @@ def run(
     finally:
         if options.rm:
             backend.remove_container(container_id, force=True, volumes=True)
+        _remove_started(backend, options, started)
     return RunResult(container_id, spec.name, code)
+
+
+def _remove_started(backend: Backend, options: RunOptions, started: Mapping[str, str]) -> None:
+    """``--rm --rm-deps``: remove the dependency containers this run created, dependents
+    first (the reverse of the order they were created in)."""
+    if not (options.rm and options.rm_deps):
+        return
+    for container_id in reversed(list(started.values())):
+        backend.remove_container(container_id, force=True, volumes=True)
 
 
 def _prepare(
@@ -131,8 +147,11 @@ def _prepare(
     reporter: Reporter,
     clock: Clock,
     parallel: int,
-) -> None:
-    """Networks, volumes, the image and (unless ``no_deps``) the dependencies, as ``up`` would."""
+) -> dict[str, str]:
+    """Networks, volumes, the image and (unless ``no_deps``) the dependencies, as ``up`` would.
+
+    Returns the containers the plan created (name to id), in creation order.
+    """
     from composer.planner.executor import execute
     from composer.planner.options import UpOptions
     from composer.planner.reconcile import reconcile
@@ -159,11 +178,22 @@ def _prepare(
         ),
         now=clock.now(),
     )
+    created: dict[str, str] = {}
     if plan.steps:
         result = execute(plan, backend, reporter, parallel=parallel, clock=clock)
-        result.raise_for_failure()
+        created = dict(result.containers)
+        try:
+            result.raise_for_failure()
+        except ExecutionError:
+            _remove_started(backend, options, created)
+            raise
     if not options.no_deps:
-        wait_for_dependencies(backend, project, options.service, clock)
+        try:
+            wait_for_dependencies(backend, project, options.service, clock)
+        except BaseException:
+            _remove_started(backend, options, created)
+            raise
+    return created
 
 
 def wait_for_dependencies(backend: Backend, project: Project, service: str, clock: Clock) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
+from composer.cli_ci import COMMANDS as CI_COMMANDS
 from composer.cli_image import GROUPS
 from composer.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from composer.cli_ops import COMMANDS as OPS_COMMANDS
@@ -344,6 +345,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], str]] = {
     **LIFECYCLE_COMMANDS,
     **OPS_COMMANDS,
     **WATCH_COMMANDS,
+    **CI_COMMANDS,
     "version": (version_command, "Show the composer version."),
 }
 

@@ -211,16 +211,46 @@ def up_command(
         bool,
         typer.Option("-w", "--watch", help="Watch source code and rebuild/refresh containers."),
     ] = False,
+    wait_log_lines: Annotated[
+        int,
+        typer.Option(
+            "--wait-log-lines",
+            metavar="N",
+            help="Log lines shown for each service that fails --wait.",
+        ),
+    ] = 50,
+    logs_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--logs-dir", metavar="DIR", help="Write each service's log to DIR/<service>.log."
+        ),
+    ] = None,
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate",
+            help="Unique project name, ephemeral host ports (COMPOSER_ISOLATE=1).",
+        ),
+    ] = False,
+    reap_with_parent: Annotated[
+        int | None,
+        typer.Option(
+            "--reap-with-parent",
+            metavar="PID",
+            help="Remove the stack, volumes included, when process PID dies.",
+        ),
+    ] = None,
 ) -> None:
     """Create and start containers.
 
     Without -d the logs of the services are shown until every container has
     stopped; Ctrl-C stops the containers (a second Ctrl-C kills them).
     """
-    from composer import app_lifecycle
+    from composer import app_lifecycle, cli_ci
     from composer.app_lifecycle import UpRequest
     from composer.planner.options import UpOptions
 
+    reap_pid = cli_ci.check_pid(reap_with_parent)
     request = UpRequest(
         plan=UpOptions(
             services=tuple(services or ()),
@@ -246,10 +276,16 @@ def up_command(
         attach=tuple(attach or ()),
         no_attach=tuple(no_attach or ()),
         quiet_pull=quiet_pull,
+        wait_log_lines=wait_log_lines,
+        logs_dir=logs_dir,
     )
     with _stack(ctx) as stack:
         rt = stack.rt
         project = app_lifecycle.load(rt, request.plan.services)
+        project = cli_ci.isolate_project(stack.session, rt.options, project, isolate)
+        cli_ci.arm_reaper(
+            stack.session, rt.options, stack.backend, project.name, reap_pid, logs_dir
+        )
         since = rt.clock.now()
         app_lifecycle.up(rt, stack.backend, project, request)
         if watch and not rt.options.dry_run:
@@ -265,7 +301,10 @@ def up_command(
                 "end of 'up' output, attaching to logs is not supported in dry-run mode"
             )
             return
-        code = _attached(stack, project, request, since, no_color, timestamps, no_log_prefix)
+        try:
+            code = _attached(stack, project, request, since, no_color, timestamps, no_log_prefix)
+        finally:
+            cli_ci.save_logs(stack.backend, project.name, logs_dir, rt.options.dry_run)
     raise typer.Exit(code)
 
 
@@ -364,6 +403,14 @@ def down_command(
         typer.Option("--remove-orphans", help="Remove containers of services not in the file."),
     ] = False,
     timeout: Timeout = None,
+    logs_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--logs-dir",
+            metavar="DIR",
+            help="Write each service's log to DIR/<service>.log before removing.",
+        ),
+    ] = None,
 ) -> None:
     """Stop and remove containers and networks (and volumes with -v)."""
     from composer import app_lifecycle
@@ -379,12 +426,15 @@ def down_command(
         remove_orphans=remove_orphans,
         timeout=_timeout(timeout),
     )
+    from composer import cli_ci
+
     with _stack(ctx) as stack:
         project = app_lifecycle.load(stack.rt, options.services)
         if not stack.rt.options.dry_run:  # a background watcher would fight the removal
             from composer.cli_watch import stop_background
 
             stop_background(stack, project, quiet=True)
+        cli_ci.save_logs(stack.backend, project.name, logs_dir, stack.rt.options.dry_run)
         app_lifecycle.down(stack.rt, stack.backend, project, options)
 
 

@@ -389,6 +389,10 @@ def run_command(
     quiet_pull: Annotated[
         bool, typer.Option("--quiet-pull", help="Pull without printing progress.")
     ] = False,
+    rm_deps: Annotated[
+        bool,
+        typer.Option("--rm-deps", help="With --rm: also remove the dependencies run started."),
+    ] = False,
 ) -> None:
     """Run a one-off command on a service."""
     from composer import app_ops_run
@@ -420,7 +424,10 @@ def run_command(
         build=build,
         pull=cast("PullOption | None", pull),
         remove_orphans=remove_orphans,
+        rm_deps=rm_deps,
     )
+    if rm_deps and not rm:
+        raise PlanError("--rm-deps needs --rm", hint="composer run --rm --rm-deps SERVICE ...")
     if rm and detach:
         _warn(session)("--rm with -d: the container is not removed when it exits")
     target = _target(session, options, require_project=True)
@@ -640,6 +647,12 @@ def wait_command(
         bool,
         typer.Option("--down-project", help="Drop the project when the first container stops."),
     ] = False,
+    logs_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--logs-dir", metavar="DIR", help="Write each service's log to DIR/<service>.log."
+        ),
+    ] = None,
 ) -> None:
     """Block until containers of the given services stop; exit with the last exit code."""
     from composer import app_ops, render_ops
@@ -653,7 +666,14 @@ def wait_command(
         out.write(render_ops.wait_line(getattr(container, "id", ""), code))
         out.flush()
 
-    _exit(app_ops.wait(_backend(session, options), _target(session, options), services, told))
+    backend = _backend(session, options)
+    target = _target(session, options)
+    code = app_ops.wait(backend, target, services, told)
+    if logs_dir is not None:
+        from composer.logs_dir import save_logs
+
+        save_logs(backend, target.name, logs_dir)
+    _exit(code)
 
 
 def events_command(

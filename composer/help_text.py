@@ -73,6 +73,7 @@ Commands:
   wait     Block until containers of the given services stop.
   ls       List running compose projects.
   watch    Watch the build context and sync, rebuild or restart on change.
+  ports    List the published ports of the project's services.
   version  Show the composer version.
   image    Manage images.
 """

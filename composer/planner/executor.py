@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from composer.backends.base import Backend, ContainerStatus, ProgressUpdate
 from composer.backends.labels import LABEL_IMAGE
@@ -58,6 +58,10 @@ from composer.planner.plan import (
     UnpauseContainer,
     Wait,
 )
+from composer.planner.ready_spec import ReadyProbe
+
+if TYPE_CHECKING:
+    from composer.ready_probes import ProbeRunner
 
 POLL_INTERVAL = 0.5
 """Seconds between two looks at a container while waiting on it (as Compose)."""
@@ -84,13 +88,15 @@ class ExecutionResult:
     """What ran, what failed, what was left, and the containers that now exist.
 
     ``outcomes`` is in order of completion (cancelled steps last);
-    ``containers`` maps the name of every container the run created to its id.
+    ``containers`` maps the name of every container the run created to its id;
+    ``probes`` the name of every container probed to its last probe results.
     """
 
     outcomes: tuple[StepOutcome, ...]
     warnings: tuple[str, ...] = ()
     interrupted: bool = False
     containers: Mapping[str, str] = field(default_factory=dict)
+    probes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def _with(self, *statuses: Status) -> list[StepOutcome]:
         return [o for o in self.outcomes if o.status in statuses]
@@ -145,8 +151,11 @@ class _Run:
         clock: Clock,
         wait_timeout: float | None,
         poll_interval: float,
+        run_probes: bool = True,
     ) -> None:
         self.backend = backend
+        self.run_probes = run_probes
+        self.probes: dict[str, ProbeRunner] = {}
         self.reporter = reporter
         self.clock = clock
         self.wait_timeout = wait_timeout
@@ -240,7 +249,7 @@ class _Run:
                 return
             if deadline is not None and self.clock.now() >= deadline:
                 raise ExecutionError(
-                    f"timed out waiting for {what}",
+                    f"timed out waiting for {what}" + self._probe_note(pending),
                     hint="raise the wait timeout or check the logs",
                 )
             delay = self.poll_interval
@@ -248,7 +257,27 @@ class _Run:
                 delay = min(delay, max(deadline - self.clock.now(), 0.0))
             self.clock.sleep(delay)
 
-    def _ready(self, ref: ContainerRef, completed: bool) -> bool:
+    def _probe_passes(self, ref: ContainerRef, probe: ReadyProbe) -> bool:
+        """One look through the container's host-side readiness probe."""
+        if not self.run_probes:
+            return True
+        from composer.ready_probes import ProbeRunner
+
+        container_id = self.resolve(ref)
+        with self.lock:
+            runner = self.probes.get(ref.name)
+            if runner is None:
+                runner = ProbeRunner(probe, self.backend, container_id, ref.name, self.clock)
+                self.probes[ref.name] = runner
+        return runner.check()
+
+    def _probe_note(self, refs: list[ContainerRef]) -> str:
+        with self.lock:
+            seen = [self.probes[r.name] for r in refs if r.name in self.probes]
+        notes = [r.history[-1].text for r in seen if r.history]
+        return f" (last probe: {notes[-1]})" if notes else ""
+
+    def _ready(self, ref: ContainerRef, completed: bool, probe: ReadyProbe | None = None) -> bool:
         """``up --wait``: running (healthy when checked), or exited 0 when ``completed``."""
         status = self.backend.inspect_container(self.resolve(ref))
         if status.state in ("exited", "dead"):
@@ -263,7 +292,9 @@ class _Run:
             return False
         if status.health == "unhealthy":
             raise ExecutionError(f"container {ref.name} is unhealthy")
-        return status.health in (None, "healthy")
+        if status.health not in (None, "healthy"):
+            return False
+        return probe is None or self._probe_passes(ref, probe)
 
     def _satisfied(self, w: Wait, ref: ContainerRef) -> bool:
         status: ContainerStatus = self.backend.inspect_container(self.resolve(ref))
@@ -291,7 +322,12 @@ class _Run:
         if status.health == "unhealthy":
             raise ExecutionError(f"container {ref.name} is unhealthy")
         if status.health is None and status.state == "running":
-            raise ExecutionError(f"container {ref.name} has no healthcheck configured")
+            if w.probe is not None:
+                return self._probe_passes(ref, w.probe)
+            raise ExecutionError(
+                f"container {ref.name} has no healthcheck configured",
+                hint="add a healthcheck, or a host-side probe: x-composer: {ready: {tcp: PORT}}",
+            )
         return False
 
     # --- step bodies ------------------------------------------------------
@@ -376,9 +412,11 @@ class _Run:
                 b.pause_container(self.resolve(ref))
             case UnpauseContainer(ref):
                 b.unpause_container(self.resolve(ref))
-            case AwaitReady(ref, completed):
+            case AwaitReady(ref, completed, probe):
                 what = "completed" if completed else "ready"
-                self._poll([ref], lambda r: self._ready(r, completed), f"{ref.name} to be {what}")
+                self._poll(
+                    [ref], lambda r: self._ready(r, completed, probe), f"{ref.name} to be {what}"
+                )
             case _:
                 raise ExecutionError(f"cannot carry out {step.action} of {step.resource}")
 
@@ -446,15 +484,18 @@ def execute(
     clock: Clock,
     wait_timeout: float | None = None,
     poll_interval: float = POLL_INTERVAL,
+    run_probes: bool = True,
 ) -> ExecutionResult:
     """Carry out ``plan``; see the module notes. Never raises for a failed step.
 
     ``parallel`` bounds how many steps run at once (None or a value below 1:
     no bound). ``wait_timeout`` bounds each wait on a dependency condition.
+    ``run_probes=False`` counts ``x-composer.ready`` probes as passed (a dry
+    run has no real ports to probe).
     """
     limit = parallel if parallel is not None and parallel > 0 else MAX_WORKERS
     limit = max(1, min(limit, len(plan.steps) or 1))
-    run = _Run(backend, reporter, clock, wait_timeout, poll_interval)
+    run = _Run(backend, reporter, clock, wait_timeout, poll_interval, run_probes)
     sched = _Scheduler(plan)
     outcomes: list[StepOutcome] = []
     started: dict[str, float] = {}
@@ -532,6 +573,7 @@ def execute(
         text = "interrupted" if interrupted else "not reached"
         run.emit("cancelled", step, text)
         outcomes.append(StepOutcome(step, "cancelled", text))
+    probes = {name: tuple(runner.describe()) for name, runner in run.probes.items()}
     return ExecutionResult(
-        tuple(outcomes), tuple(dict.fromkeys(run.warnings)), interrupted, dict(run.created)
+        tuple(outcomes), tuple(dict.fromkeys(run.warnings)), interrupted, dict(run.created), probes
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from composer.backends.base import BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec
 from composer.errors import PlanError
+from composer.planner.ready_spec import ReadyProbe
 from composer.schema.model import Condition
 
 if TYPE_CHECKING:
@@ -38,12 +39,15 @@ class Wait:
     """Before starting a container, wait until ``containers`` of ``service`` meet ``condition``.
 
     ``required=False`` turns a failed or missing dependency into a warning.
+    ``probe`` is the dependency's ``x-composer.ready`` probe: it stands in for
+    the healthcheck of ``service_healthy`` when the service has none.
     """
 
     service: str
     condition: Condition
     required: bool
     containers: tuple[ContainerRef, ...]
+    probe: ReadyProbe | None = None
 
 
 # --- payloads: one per action ------------------------------------------------
@@ -160,10 +164,12 @@ class UnpauseContainer:
 @dataclass(frozen=True, slots=True)
 class AwaitReady:
     """Wait until ``container`` is ready: running (healthy if it has a healthcheck),
-    or exited 0 when ``completed`` (a ``service_completed_successfully`` target)."""
+    or exited 0 when ``completed`` (a ``service_completed_successfully`` target).
+    ``probe`` (``x-composer.ready``) must pass too when the service declares one."""
 
     container: ContainerRef
     completed: bool = False
+    probe: ReadyProbe | None = None
 
 
 Payload = (

@@ -31,6 +31,7 @@ from composer.planner.plan import (
     StartContainer,
     Wait,
 )
+from composer.planner.ready_spec import service_probe
 from composer.planner.reconcile_context import (
     Context,
     ref,
@@ -255,7 +256,8 @@ class ContainerStage:
                 optional.extend(steps)
             final = self.done[dep].final
             if data.condition != "service_started" and final:
-                waits.append(Wait(dep, data.condition, data.required, tuple(final)))
+                probe = service_probe(dep, self.ctx.project.services[dep])
+                waits.append(Wait(dep, data.condition, data.required, tuple(final), probe))
         return deps, optional, waits
 
     def _start(

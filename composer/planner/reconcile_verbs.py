@@ -37,6 +37,7 @@ from composer.planner.plan import (
     UnpauseContainer,
     Wait,
 )
+from composer.planner.ready_spec import service_probe
 from composer.planner.reconcile_containers import RUNNING, stop_timeout
 from composer.planner.reconcile_context import Context, ref
 from composer.planner.specs import image_ref, volume_spec
@@ -86,7 +87,8 @@ def _waits(ctx: Context, name: str, services: set[str]) -> tuple[Wait, ...]:
         data = edge(ctx.graph, dep, name)
         containers = tuple(ref(c) for c in ctx.containers(dep))
         if dep in services and data.condition != "service_started" and containers:
-            out.append(Wait(dep, data.condition, data.required, containers))
+            probe = service_probe(dep, ctx.project.services[dep])
+            out.append(Wait(dep, data.condition, data.required, containers, probe))
     return tuple(out)
 
 
@@ -282,5 +284,6 @@ def plan_ready(ctx: Context, options: ReadyOptions) -> None:
             for dependent in ctx.graph.successors(name)
         )
         cause = "service_completed_successfully" if completed else "--wait"
+        probe = None if completed else service_probe(name, ctx.project.services[name])
         for c in ctx.containers(name):
-            ctx.add("container", c.name, "wait", cause, AwaitReady(ref(c), completed))
+            ctx.add("container", c.name, "wait", cause, AwaitReady(ref(c), completed, probe))

@@ -40,6 +40,7 @@ from composer.backends.docker import volumes as _volumes
 from composer.backends.docker.client import Endpoint
 from composer.backends.docker.hooks import HOOKS_LABEL, hooks_from_label, hooks_to_label
 from composer.backends.docker.runtime import RuntimeVerbs
+from composer.backends.optional import HealthResult
 from composer.errors import BackendError, Conflict, NotFound, Unsupported
 
 
@@ -271,6 +272,13 @@ class DockerBackend(RuntimeVerbs):
     def inspect_container(self, id: str) -> ContainerStatus:
         with self._engine(f"inspect container {id}") as api:
             return _observe.status_from_inspect(api.inspect_container(id))
+
+    def health_log(self, container_id: str) -> list[HealthResult]:
+        """The optional ``HealthLog`` verb: the engine's last healthcheck results."""
+        from composer.backends.docker.health import health_from_inspect
+
+        with self._engine(f"inspect container {container_id}") as api:
+            return health_from_inspect(api.inspect_container(container_id))
 
     def attach_run(
         self,
