@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 
-from tests.backends.conftest import engine_missing
-
 from composer.backends.native.runtime import caps, syscalls
 from composer.backends.native.runtime.cgroups import Cgroup
 from composer.backends.native.runtime.launch import BeforeExec, launch
@@ -34,6 +32,7 @@ from composer.backends.native.runtime.spec import (
     RootfsSpec,
     Stdio,
 )
+from tests.backends.conftest import engine_missing
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -97,7 +96,9 @@ class Box:
         self.cgroups.append(cg)
         base = LaunchSpec(
             id=cid,
-            rootfs=RootfsSpec(str(d / "rootfs"), (str(self.lower),), str(d / "upper"), str(d / "work")),
+            rootfs=RootfsSpec(
+                str(d / "rootfs"), (str(self.lower),), str(d / "upper"), str(d / "work")
+            ),
             args=args,
             env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
             hostname=cid[:12],
@@ -131,10 +132,8 @@ class Box:
         finally:
             for fd in (in_r, out_w, err_w):
                 os.close(fd)
-        try:
+        with contextlib.suppress(BrokenPipeError):
             os.write(in_w, stdin)
-        except BrokenPipeError:
-            pass
         os.close(in_w)
         with os.fdopen(out_r, "rb") as out, os.fdopen(err_r, "rb") as err:
             data_out = out.read()

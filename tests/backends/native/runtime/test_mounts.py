@@ -79,7 +79,8 @@ def test_masked_paths_are_empty(box: Box) -> None:
     r = box.sh(
         "for f in /proc/keys /proc/timer_list /proc/kcore /proc/sched_debug; do"
         "  [ -e $f ] && echo $f=$(wc -c < $f); done;"
-        " for d in /proc/acpi /sys/firmware /proc/scsi; do [ -d $d ] && echo $d=$(ls $d | wc -l); done;"
+        " for d in /proc/acpi /sys/firmware /proc/scsi; do"
+        "  [ -d $d ] && echo $d=$(ls $d | wc -l); done;"
         " touch /proc/acpi/x 2>&1 | grep -c Read-only"
     )
     lines = r.out.splitlines()
