@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,66 +32,37 @@ from pathlib import Path
 from typing import Any
 
 from composer.backends.native.images import reference
-from composer.backends.native.images.extract import UnsafeLayer, extract_layer
+from composer.backends.native.images.layers import (
+    LAYER_MEDIA_TYPES,
+    SHA256,
+    LayerInfo,
+    as_digest,
+    chain_id,
+    chain_ids,
+    digest_hex,
+    read_layer,
+    unpack_layer,
+)
+from composer.backends.native.images.removal import RemoveResult
 from composer.backends.native.state import StateRoot, atomic_write, read_json, write_json
 from composer.errors import ConfigError, Conflict, NotFound, Unsupported
 
-SHA256 = "sha256:"
-LAYER_MEDIA_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-        "application/vnd.oci.image.layer.v1.tar+zstd",
-        "application/vnd.docker.image.rootfs.diff.tar",
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        "application/vnd.docker.image.rootfs.diff.tar.zstd",
-        "application/x-tar",
-    }
-)
+__all__ = [
+    "LAYER_MEDIA_TYPES",
+    "SHA256",
+    "ImageStore",
+    "LayerInfo",
+    "RemoveResult",
+    "StoredImage",
+    "as_digest",
+    "chain_id",
+    "chain_ids",
+    "digest_hex",
+    "parse_config",
+]
 _COPY_CHUNK = 1 << 20
 
-
-def digest_hex(digest: str) -> str:
-    """The hex part of ``sha256:<hex>``; ``ValueError`` for anything else."""
-    if not reference.is_image_id(digest):
-        raise ValueError(f"not a sha256 digest: {digest!r}")
-    return digest[len(SHA256) :] if digest.startswith(SHA256) else digest
-
-
-def as_digest(digest: str) -> str:
-    return SHA256 + digest_hex(digest)
-
-
-def chain_id(parent: str | None, diff_id: str) -> str:
-    """ChainID(L0) = DiffID(L0); ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
-    if parent is None:
-        return diff_id
-    return SHA256 + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
-
-
-def chain_ids(diff_ids: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for diff in diff_ids:
-        out.append(chain_id(out[-1] if out else None, diff))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class LayerInfo:
-    """One unpacked layer: its ids, where its files are, and where it came from."""
-
-    chain_id: str
-    diff_id: str
-    parent: str | None
-    size: int
-    blob: str
-    media_type: str | None
-    path: Path
-    tar_size: int | None = None
-
-    @property
-    def diff_dir(self) -> Path:
-        return self.path / "diff"
+_COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -123,15 +93,6 @@ class StoredImage:
     @property
     def short_id(self) -> str:
         return self.id[len(SHA256) : len(SHA256) + 12]
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveResult:
-    """What ``remove``/``prune`` did, in Docker's words (``Untagged``/``Deleted``)."""
-
-    untagged: tuple[str, ...] = ()
-    deleted: tuple[str, ...] = ()
-    reclaimed: int = 0
 
 
 class ImageStore:
@@ -239,21 +200,7 @@ class ImageStore:
 
     def layer(self, chain: str) -> LayerInfo | None:
         """The unpacked layer with this chain ID, or None."""
-        path = self.layer_path(chain)
-        try:
-            meta = read_json(path / "meta.json")
-        except FileNotFoundError:
-            return None
-        return LayerInfo(
-            chain_id=meta["chain_id"],
-            diff_id=meta["diff_id"],
-            parent=meta.get("parent"),
-            size=int(meta.get("size", 0)),
-            blob=meta["blob"],
-            media_type=meta.get("media_type"),
-            path=path,
-            tar_size=meta.get("tar_size"),
-        )
+        return read_layer(self.layer_path(chain))
 
     def known_diff_id(self, blob: str) -> str | None:
         """The DiffID of a layer blob unpacked before, without reading the blob."""
@@ -319,42 +266,20 @@ class ImageStore:
             if parent_layer is None:
                 raise NotFound(f"parent layer {parent} is not in the image store")
             lowers = self._chain_dirs(parent_layer)
-        tmp = Path(tempfile.mkdtemp(prefix="layer-", dir=self.root.tmp))
-        try:
-            diff = tmp / "diff"
-            diff.mkdir(mode=0o755)
-            os.chmod(diff, 0o755)
-            os.chmod(tmp, 0o711)
-            result = extract_layer(self.blob_path(blob), diff, max_bytes=max_bytes, lowers=lowers)
-            if expected_diff is not None and result.diff_id != expected_diff:
-                raise UnsafeLayer(
-                    f"layer {blob} unpacks to {result.diff_id}, but the image says {expected_diff}",
-                    hint="the image config and its layers do not match; nothing was stored",
-                )
-            chain = chain_id(parent, result.diff_id)
-            meta = {
-                "chain_id": chain,
-                "diff_id": result.diff_id,
-                "parent": parent,
-                "size": result.content_size,
-                "tar_size": result.tar_size,
-                "blob": blob,
-                "media_type": media_type,
-            }
-            write_json(tmp / "meta.json", meta)
-            target = self.layer_path(chain)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if not (target / "meta.json").is_file():
-                    raise
-                shutil.rmtree(tmp)  # another process unpacked the same chain first
-            atomic_write(self.base / "diffids" / digest_hex(blob), result.diff_id.encode())
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        chain = unpack_layer(
+            self.blob_path(blob),
+            blob,
+            scratch=self.root.tmp,
+            layers_dir=self.base / "layers",
+            media_type=media_type,
+            parent=parent,
+            expected_diff=expected_diff,
+            max_bytes=max_bytes,
+            lowers=lowers,
+        )
         info = self.layer(chain)
         assert info is not None
+        atomic_write(self.base / "diffids" / digest_hex(blob), info.diff_id.encode())
         return info
 
     def _chain_dirs(self, top: LayerInfo) -> list[Path]:
@@ -453,7 +378,8 @@ class ImageStore:
             self._tags_key = key
         return self._tags
 
-    def _write_tags(self, tags: dict[str, str]) -> None:
+    def write_tags(self, tags: dict[str, str]) -> None:
+        """Replace tags.json (callers hold the ``images`` lock)."""
         write_json(self.tags_path, tags)
         self._tags_key = None
 
@@ -472,7 +398,7 @@ class ImageStore:
             tags = dict(self._read_tags())
             if tags.get(name) != image_id:
                 tags[name] = image_id
-                self._write_tags(tags)
+                self.write_tags(tags)
         return name
 
     def untag(self, ref: str) -> str | None:
@@ -483,7 +409,7 @@ class ImageStore:
             tags = dict(self._read_tags())
             image_id = tags.pop(name, None)
             if image_id is not None:
-                self._write_tags(tags)
+                self.write_tags(tags)
         return image_id
 
     def resolve(self, ref_or_id: str) -> str | None:
@@ -524,114 +450,20 @@ class ImageStore:
     # -- removal ---------------------------------------------------------------
 
     def remove(self, ref_or_id: str, force: bool = False) -> RemoveResult:
-        """``docker rmi``: untag a reference; delete the image when no tag is left.
+        """``docker rmi`` (see ``removal.remove``)."""
+        from composer.backends.native.images import removal
 
-        By id, an image with several tags needs ``force``. The last name of
-        an image that a container uses is kept unless ``force``; forced, the
-        image loses its names but stays (dangling, its layers under the
-        container's overlay) until the container is gone and a prune runs.
-        """
-        self._ensure()
-        image_id = self.resolve(ref_or_id)
-        if image_id is None:
-            raise NotFound(f"No such image: {ref_or_id}")
-        by_id = not self._is_tag(ref_or_id, image_id)
-        with self.root.locked("images-gc"), self.root.locked("images"):
-            tags = dict(self._read_tags())
-            mine = sorted(r for r, i in tags.items() if i == image_id)
-            if by_id and len(mine) > 1 and not force:
-                raise Conflict(
-                    f"unable to delete {image_id[7:19]} (must be forced) - image is referenced "
-                    "in multiple repositories",
-                    hint="remove it by name, or use -f",
-                )
-            untag = mine if by_id else [reference.normalize(ref_or_id)]
-            last_name = len(set(mine) - set(untag)) == 0
-            used = last_name and image_id in self._in_use()
-            if used and not force:
-                raise Conflict(
-                    f"unable to remove {ref_or_id} (must be forced) - image {image_id[7:19]} "
-                    "is being used by a container",
-                    hint="remove the container first, or use -f",
-                )
-            for ref in untag:
-                tags.pop(ref, None)
-            if untag:
-                self._write_tags(tags)
-            deleted: list[str] = []
-            if last_name and not used:
-                self.config_path(image_id).unlink(missing_ok=True)
-                deleted.append(image_id)
-            reclaimed = self._collect() if deleted else 0
-        return RemoveResult(
-            tuple(reference.familiar_name(r) for r in untag), tuple(deleted), reclaimed
-        )
-
-    def _is_tag(self, text: str, image_id: str) -> bool:
-        if reference.is_image_id(text):
-            return False
-        try:
-            return self._read_tags().get(reference.normalize(text)) == image_id
-        except ConfigError:  # not a reference
-            return False
+        return removal.remove(self, ref_or_id, force)
 
     def prune(self, all: bool = False) -> RemoveResult:
-        """Delete dangling (untagged) images, or with ``all`` every image no container uses."""
-        self._ensure()
-        with self.root.locked("images-gc"), self.root.locked("images"):
-            tags = dict(self._read_tags())
-            tagged = set(tags.values())
-            used = self._in_use()
-            deleted: list[str] = []
-            untagged: list[str] = []
-            for image_id in self.image_ids():
-                if image_id in used or (image_id in tagged and not all):
-                    continue
-                for ref in [r for r, i in tags.items() if i == image_id]:
-                    untagged.append(reference.familiar_name(ref))
-                    del tags[ref]
-                self.config_path(image_id).unlink(missing_ok=True)
-                deleted.append(image_id)
-            if untagged:
-                self._write_tags(tags)
-            reclaimed = self._collect()
-        return RemoveResult(tuple(untagged), tuple(deleted), reclaimed)
+        """Delete dangling images, or with ``all`` every image no container uses."""
+        from composer.backends.native.images import removal
 
-    def _collect(self) -> int:
-        """Delete layers and blobs that no image references (callers hold ``images-gc``)."""
-        keep_chains: set[str] = set()
-        keep_blobs: set[str] = set()
-        for image_id in self.image_ids():
-            try:
-                config = parse_config(self.config_path(image_id).read_bytes())
-            except (FileNotFoundError, Conflict):
-                continue
-            keep_chains.update(chain_ids(config["rootfs"]["diff_ids"]))
-        reclaimed = 0
-        layers_dir = self.base / "layers"
-        for entry in layers_dir.iterdir():
-            chain = SHA256 + entry.name
-            info = self.layer(chain) if reference.is_image_id(chain) else None
-            if info is not None and chain in keep_chains:
-                keep_blobs.add(info.blob)
-                continue
-            if info is not None:
-                reclaimed += info.size
-            self._delete_tree(entry)
-        for entry in (self.base / "blobs" / "sha256").iterdir():
-            if SHA256 + entry.name in keep_blobs or entry.name.startswith("."):
-                continue
-            reclaimed += entry.stat().st_size
-            entry.unlink(missing_ok=True)
-            (self.base / "diffids" / entry.name).unlink(missing_ok=True)
-        return reclaimed
+        return removal.prune(self, all)
 
-    def _delete_tree(self, path: Path) -> None:
-        """Rename out of sight first, so a half-deleted layer is never seen as a layer."""
-        doomed = Path(tempfile.mkdtemp(prefix="doomed-", dir=self.root.tmp))
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(path, doomed / "x")
-        shutil.rmtree(doomed, ignore_errors=True)
+    def in_use(self) -> set[str]:
+        """Ids of images that containers use."""
+        return self._in_use()
 
 
 def parse_config(raw: bytes) -> dict[str, Any]:
