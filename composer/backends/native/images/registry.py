@@ -132,6 +132,7 @@ class RegistryClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             follow_redirects=False,
             headers={"User-Agent": "composer"},
+            trust_env=not is_loopback(registry_host(domain)),  # no HTTP proxy for this machine
         )
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}  # scope -> Authorization header value

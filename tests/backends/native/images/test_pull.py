@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -84,6 +85,38 @@ def test_second_pull_downloads_nothing(
         layer_updates = {u.status for u in updates if u.id != ref}
         assert layer_updates == {"Already exists"}
         assert updates[-1].status == f"Status: Image is up to date for {ref}"
+    finally:
+        front.close()
+
+
+def test_two_pulls_of_one_image_at_once_share_the_downloads(
+    plain_registry: Registry, upload: httpx.Client, store: ImageStore
+) -> None:
+    layers = [({f"data/{n}": os.urandom(256 * 1024)}, "gzip") for n in range(4)]
+    crafted = craft_image(upload, plain_registry.url, "twice/at-once", "1", layers)
+    front = Front(plain_registry.url, FrontRules())
+    ref = f"{front.host}/twice/at-once:1"
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:  # each its own store object on the same root, as two processes would have
+            results.append(pull(ref, ImageStore(store.root)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and results == [crafted.config_digest] * 2
+        layer_gets = [p for p, _ in front.requests if p.rsplit("/", 1)[-1] in crafted.layer_digests]
+        assert sorted(layer_gets) == sorted(
+            f"/v2/twice/at-once/blobs/{d}" for d in crafted.layer_digests
+        )
+        assert downloads(store) == []
     finally:
         front.close()
 
