@@ -30,23 +30,44 @@ the way.
 
 from __future__ import annotations
 
-import bz2
-import contextlib
 import errno
-import gzip
-import hashlib
-import lzma
 import os
 import shutil
 import stat
 import tarfile
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
+from composer.backends.native.images.decompress import (
+    LayerTooLarge,
+    Meter,
+    UnsafeLayer,
+    decompressed,
+    open_decompressed,
+    size_cap,
+)
+from composer.backends.native.images.safepath import (
+    DIR_FLAGS,
+    DirTree,
+    escape,
+    find_in_lower,
+    lstat_at,
+    split_name,
+)
 from composer.errors import BackendError
+
+__all__ = [
+    "ExtractResult",
+    "LayerExtractor",
+    "LayerTooLarge",
+    "UnsafeLayer",
+    "extract_layer",
+    "open_decompressed",
+    "size_cap",
+    "split_name",
+]
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -55,21 +76,7 @@ XATTR_PAX_PREFIX = "SCHILY.xattr."
 # Layers may not set overlay's own xattrs (redirects, origins) or other trusted.* ones.
 _FORBIDDEN_XATTR_PREFIXES = ("trusted.",)
 
-GIB = 1 << 30
-DEFAULT_MIN_CAP = 8 * GIB
-DEFAULT_MAX_CAP = 256 * GIB
-DEFAULT_RATIO = 200
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
-
-
-class UnsafeLayer(BackendError):
-    """A layer that would write outside its root, or that is not a valid layer."""
-
-
-class LayerTooLarge(UnsafeLayer):
-    """The decompressed layer passed the size cap (a decompression bomb)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,148 +87,6 @@ class ExtractResult:
     tar_size: int
     content_size: int
     entries: int
-
-
-def size_cap(compressed_size: int) -> int:
-    """The decompressed size allowed for a blob of ``compressed_size`` bytes.
-
-    Real layers rarely pass a 200:1 ratio; a floor keeps small layers of
-    zero-filled files working and a ceiling bounds any single layer.
-    """
-    return max(DEFAULT_MIN_CAP, min(DEFAULT_MAX_CAP, compressed_size * DEFAULT_RATIO))
-
-
-class _Meter:
-    """A read-only stream that hashes and counts what passes and stops past a cap."""
-
-    def __init__(self, raw: IO[bytes], limit: int) -> None:
-        self._raw = raw
-        self._limit = limit
-        self.count = 0
-        self.sha = hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = _CHUNK
-        data = self._raw.read(min(n, self._limit - self.count + 1))
-        self.count += len(data)
-        if self.count > self._limit:
-            raise LayerTooLarge(
-                f"layer decompresses to more than {self._limit} bytes",
-                hint="the layer looks like a decompression bomb; it was not stored",
-            )
-        self.sha.update(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(_CHUNK):
-            pass
-
-
-def open_decompressed(raw: BinaryIO) -> IO[bytes]:
-    """``raw`` decompressed according to its magic bytes (tar, gzip, zstd, xz, bzip2)."""
-    head = _peek(raw, 6)
-    if head[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    if head[:6] == b"\xfd7zXZ\x00":
-        return lzma.LZMAFile(raw, mode="rb")
-    if head[:3] == b"BZh":
-        return bz2.BZ2File(raw, mode="rb")
-    return raw
-
-
-def _peek(raw: BinaryIO, n: int) -> bytes:
-    pos = raw.tell()
-    head = raw.read(n)
-    raw.seek(pos)
-    return head
-
-
-def split_name(name: str, *, what: str = "entry") -> tuple[str, ...]:
-    """The components of a member name; ``UnsafeLayer`` for absolute, ``..`` or NUL names."""
-    if "\x00" in name:
-        raise UnsafeLayer(f"layer {what} {name!r} contains a NUL byte")
-    if name.startswith("/"):
-        raise UnsafeLayer(f"layer {what} {name!r} is an absolute path")
-    parts = tuple(p for p in name.split("/") if p not in ("", "."))
-    if ".." in parts:
-        raise UnsafeLayer(f"layer {what} {name!r} leaves the root with '..'")
-    return parts
-
-
-def _escape(name: str, why: str) -> UnsafeLayer:
-    return UnsafeLayer(
-        f"layer entry {name!r} {why}", hint="the layer tries to write outside its root; refused"
-    )
-
-
-class _Tree:
-    """Directory fds under one root, opened component by component without following links."""
-
-    def __init__(self, root_fd: int) -> None:
-        self.root_fd = root_fd
-        self._cache: OrderedDict[tuple[str, ...], int] = OrderedDict()
-
-    def close(self) -> None:
-        for fd in self._cache.values():
-            os.close(fd)
-        self._cache.clear()
-
-    def forget(self, prefix: tuple[str, ...]) -> None:
-        """Drop cached fds at or under ``prefix`` (the directory was removed)."""
-        for key in [k for k in self._cache if k[: len(prefix)] == prefix]:
-            os.close(self._cache.pop(key))
-
-    def dir_fd(self, parts: tuple[str, ...], *, create: bool, name: str) -> int | None:
-        """An fd for the directory ``parts`` (borrowed: do not close), or None if missing."""
-        if not parts:
-            return self.root_fd
-        cached = self._cache.get(parts)
-        if cached is not None:
-            self._cache.move_to_end(parts)
-            return cached
-        parent = self.dir_fd(parts[:-1], create=create, name=name)
-        if parent is None:
-            return None
-        fd = _open_child_dir(parent, parts[-1], create=create, name=name)
-        if fd is None:
-            return None
-        self._cache[parts] = fd
-        return fd
-
-    def trim(self, keep: int = 64) -> None:
-        """Close the least recently used fds (between entries, never while one is borrowed)."""
-        while len(self._cache) > keep:
-            os.close(self._cache.popitem(last=False)[1])
-
-
-def _open_child_dir(parent: int, comp: str, *, create: bool, name: str) -> int | None:
-    for attempt in (0, 1):
-        try:
-            return os.open(comp, _DIR_FLAGS, dir_fd=parent)
-        except FileNotFoundError:
-            if not create or attempt:
-                return None
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(comp, 0o755, dir_fd=parent)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise _escape(
-                    name, f"passes through {comp!r}, which is a symlink or a file"
-                ) from None
-            raise
-    return None  # pragma: no cover - the loop returns or raises
-
-
-def _lstat(parent: int, base: str) -> os.stat_result | None:
-    try:
-        return os.stat(base, dir_fd=parent, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
 
 
 @dataclass
@@ -252,9 +117,9 @@ class LayerExtractor:
         self._entries = 0
 
     def extract(self, stream: IO[bytes]) -> ExtractResult:
-        meter = _Meter(stream, self.max_bytes)
-        root_fd = os.open(self.dest, _DIR_FLAGS)
-        tree = _Tree(root_fd)
+        meter = Meter(stream, self.max_bytes)
+        root_fd = os.open(self.dest, DIR_FLAGS)
+        tree = DirTree(root_fd)
         try:
             try:
                 with tarfile.open(fileobj=meter, mode="r|") as tf:  # type: ignore[call-overload]
@@ -281,14 +146,14 @@ class LayerExtractor:
 
     # -- one entry -------------------------------------------------------------
 
-    def _one(self, tf: tarfile.TarFile, m: tarfile.TarInfo, tree: _Tree) -> None:
+    def _one(self, tf: tarfile.TarFile, m: tarfile.TarInfo, tree: DirTree) -> None:
         tree.trim()
         parts = split_name(m.name)
         if not parts:
             if m.isdir():
                 self._dirs[()] = _DirMeta(m.mode, m.uid, m.gid, _mtime_ns(m))
                 return
-            raise _escape(m.name, "would replace the root directory")
+            raise escape(m.name, "would replace the root directory")
         base = parts[-1]
         if base.startswith(WHITEOUT_PREFIX):
             self._whiteout(m, parts, tree)
@@ -315,7 +180,7 @@ class LayerExtractor:
         else:
             return  # volume labels and other non-file entries carry nothing to create
 
-    def _whiteout(self, m: tarfile.TarInfo, parts: tuple[str, ...], tree: _Tree) -> None:
+    def _whiteout(self, m: tarfile.TarInfo, parts: tuple[str, ...], tree: DirTree) -> None:
         parent = tree.dir_fd(parts[:-1], create=True, name=m.name)
         assert parent is not None
         base = parts[-1]
@@ -326,14 +191,14 @@ class LayerExtractor:
             return  # aufs metadata (.wh..wh.plnk and friends): nothing to create
         target = base[len(WHITEOUT_PREFIX) :]
         if target in ("", ".", ".."):
-            raise _escape(m.name, "is a whiteout of no name")
+            raise escape(m.name, "is a whiteout of no name")
         tparts = (*parts[:-1], target)
         self._clear(parent, target, tparts, tree)
         os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
 
-    def _clear(self, parent: int, base: str, parts: tuple[str, ...], tree: _Tree) -> None:
+    def _clear(self, parent: int, base: str, parts: tuple[str, ...], tree: DirTree) -> None:
         """Remove what ``base`` holds (a later entry replaces an earlier one, as tar does)."""
-        st = _lstat(parent, base)
+        st = lstat_at(parent, base)
         if st is None:
             return
         if stat.S_ISDIR(st.st_mode):
@@ -344,9 +209,9 @@ class LayerExtractor:
             os.unlink(base, dir_fd=parent)
 
     def _make_dir(
-        self, parent: int, base: str, parts: tuple[str, ...], m: tarfile.TarInfo, tree: _Tree
+        self, parent: int, base: str, parts: tuple[str, ...], m: tarfile.TarInfo, tree: DirTree
     ) -> None:
-        st = _lstat(parent, base)
+        st = lstat_at(parent, base)
         if st is not None and not stat.S_ISDIR(st.st_mode):
             os.unlink(base, dir_fd=parent)  # a symlink or file is replaced, never followed
             st = None
@@ -393,19 +258,19 @@ class LayerExtractor:
         self._xattrs_at(parent, base, m)
         os.utime(base, ns=(_mtime_ns(m),) * 2, dir_fd=parent, follow_symlinks=False)
 
-    def _make_link(self, parent: int, base: str, m: tarfile.TarInfo, tree: _Tree) -> None:
+    def _make_link(self, parent: int, base: str, m: tarfile.TarInfo, tree: DirTree) -> None:
         tparts = split_name(m.linkname, what="hard link target")
         if not tparts:
-            raise _escape(m.name, "is a hard link to the root directory")
+            raise escape(m.name, "is a hard link to the root directory")
         try:
             tparent = tree.dir_fd(tparts[:-1], create=False, name=m.linkname)
         except UnsafeLayer as exc:
-            raise _escape(m.name, f"is a hard link through a symlink ({exc.message})") from exc
+            raise escape(m.name, f"is a hard link through a symlink ({exc.message})") from exc
         if tparent is not None:
-            tst = _lstat(tparent, tparts[-1])
+            tst = lstat_at(tparent, tparts[-1])
             if tst is not None:
                 if stat.S_ISDIR(tst.st_mode):
-                    raise _escape(m.name, "is a hard link to a directory")
+                    raise escape(m.name, "is a hard link to a directory")
                 os.link(
                     tparts[-1], base, src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False
                 )
@@ -417,7 +282,7 @@ class LayerExtractor:
     ) -> None:
         """A hard link to a file of an earlier layer: copy it (layers are separate dirs)."""
         for lower in self.lowers:
-            found = _find_in_lower(lower, tparts, m.name)
+            found = find_in_lower(lower, tparts, m.name)
             if found is None:
                 continue
             lparent, st = found
@@ -428,7 +293,7 @@ class LayerExtractor:
                     os.symlink(os.readlink(tparts[-1], dir_fd=lparent), base, dir_fd=parent)
                     return
                 if not stat.S_ISREG(st.st_mode):
-                    raise _escape(m.name, "is a hard link to something that is not a file")
+                    raise escape(m.name, "is a hard link to something that is not a file")
                 self._copy_file(lparent, tparts[-1], parent, base, st)
                 return
             finally:
@@ -469,7 +334,7 @@ class LayerExtractor:
 
     # -- directories last ------------------------------------------------------
 
-    def _apply_dir_meta(self, tree: _Tree) -> None:
+    def _apply_dir_meta(self, tree: DirTree) -> None:
         for parts in sorted(self._dirs, key=len, reverse=True):
             meta = self._dirs[parts]
             tree.trim()
@@ -480,31 +345,6 @@ class LayerExtractor:
                 os.fchown(fd, meta.uid, meta.gid)
             os.fchmod(fd, stat.S_IMODE(meta.mode))
             os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
-
-
-def _find_in_lower(
-    lower: Path, parts: tuple[str, ...], name: str
-) -> tuple[int, os.stat_result] | None:
-    """(parent fd, lstat) of ``parts`` in one lower dir, walking without following links."""
-    fd = os.open(lower, _DIR_FLAGS)
-    try:
-        for comp in parts[:-1]:
-            nxt = _open_child_dir(fd, comp, create=False, name=name)
-            if nxt is None:
-                return None
-            os.close(fd)
-            fd = nxt
-        st = _lstat(fd, parts[-1])
-        if st is None:
-            return None
-        result = (fd, st)
-        fd = -1
-        return result
-    except UnsafeLayer:
-        return None
-    finally:
-        if fd >= 0:
-            os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -547,15 +387,5 @@ def extract_layer(
     """Extract the (possibly compressed) layer blob at ``blob`` into the empty dir ``dest``."""
     with open(blob, "rb") as raw:
         cap = max_bytes if max_bytes is not None else size_cap(os.fstat(raw.fileno()).st_size)
-        with _decompressed(raw) as stream:
+        with decompressed(raw) as stream:
             return LayerExtractor(dest, max_bytes=cap, lowers=lowers).extract(stream)
-
-
-@contextlib.contextmanager
-def _decompressed(raw: BinaryIO) -> Iterator[IO[bytes]]:
-    stream = open_decompressed(raw)
-    try:
-        yield stream
-    finally:
-        if stream is not raw:
-            stream.close()
