@@ -384,8 +384,13 @@ def extract_layer(
     max_bytes: int | None = None,
     lowers: Sequence[Path] = (),
 ) -> ExtractResult:
-    """Extract the (possibly compressed) layer blob at ``blob`` into the empty dir ``dest``."""
+    """Extract the (possibly compressed) layer blob at ``blob`` into the empty dir ``dest``.
+
+    Owners are set only as root: anyone else cannot give files away, and
+    keeps them as their own.
+    """
+    chown = os.geteuid() == 0
     with open(blob, "rb") as raw:
         cap = max_bytes if max_bytes is not None else size_cap(os.fstat(raw.fileno()).st_size)
         with decompressed(raw) as stream:
-            return LayerExtractor(dest, max_bytes=cap, lowers=lowers).extract(stream)
+            return LayerExtractor(dest, max_bytes=cap, lowers=lowers, chown=chown).extract(stream)

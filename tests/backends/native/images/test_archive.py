@@ -224,3 +224,64 @@ def test_saved_archive_runs_on_docker(
         assert ours.endswith("done\n")
     finally:
         subprocess.run(["docker", "rmi", name], capture_output=True, check=False)
+
+
+def _legacy_archive(path: Path, members: list[tuple[str, bytes | str]]) -> Path:
+    """A tar of (name, bytes) files and (name, "->target") symlinks."""
+    with tarfile.open(path, "w") as tf:
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(body, str):
+                info.type, info.linkname = tarfile.SYMTYPE, body[2:]
+                tf.addfile(info)
+            else:
+                info.size = len(body)
+                tf.addfile(info, io.BytesIO(body))
+    return path
+
+
+def test_legacy_layers_shared_through_symlinks(
+    store: ImageStore, bb_archive: Path, tmp_path: Path
+) -> None:
+    """Older docker save writes a repeated layer once and links the other copies to it."""
+    config, layers = _legacy_parts(bb_archive)
+    other = json.loads(config)
+    other["config"]["Cmd"] = ["echo", "other"]
+    other_raw = json.dumps(other).encode()
+    manifest = [
+        {"Config": "a.json", "RepoTags": ["first:1"], "Layers": ["aaa/layer.tar"]},
+        {"Config": "b.json", "RepoTags": ["second:1"], "Layers": ["bbb/layer.tar"]},
+    ]
+    path = _legacy_archive(
+        tmp_path / "two.tar",
+        [
+            ("manifest.json", json.dumps(manifest).encode()),
+            ("a.json", config),
+            ("b.json", other_raw),
+            ("aaa/layer.tar", layers[0]),
+            ("bbb/layer.tar", "->../aaa/layer.tar"),
+        ],
+    )
+    loaded = archive.load(store, path)
+    assert [i.tags for i in loaded] == [
+        ("docker.io/library/first:1",),
+        ("docker.io/library/second:1",),
+    ]
+    assert loaded[1].id == _sha(other_raw)
+    assert store.get("first:1").layer_dirs == store.get("second:1").layer_dirs
+
+
+def test_legacy_symlink_out_of_the_archive_is_refused(store: ImageStore, tmp_path: Path) -> None:
+    manifest = [{"Config": "a.json", "RepoTags": ["x:1"], "Layers": ["aaa/layer.tar"]}]
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}})
+    path = _legacy_archive(
+        tmp_path / "evil.tar",
+        [
+            ("manifest.json", json.dumps(manifest).encode()),
+            ("a.json", config.encode()),
+            ("aaa/layer.tar", "->../../../etc/passwd"),
+        ],
+    )
+    with pytest.raises(ArchiveError, match=r"'\.\.'"):
+        archive.load(store, path)
+    assert store.list() == []
