@@ -227,11 +227,12 @@ class _Resolver:
         for host, port in self.owner.upstreams_for(client):
             try:
                 # UDP first whatever the client used; TCP only for a truncated answer
-                raw = request.send(host, port, tcp=False, timeout=UPSTREAM_TIMEOUT)
+                v6 = ":" in host
+                raw = request.send(host, port, tcp=False, timeout=UPSTREAM_TIMEOUT, ipv6=v6)
                 answer = DNSRecord.parse(raw)
                 if answer.header.tc:
-                    answer = DNSRecord.parse(request.send(host, port, tcp=True,
-                                                          timeout=UPSTREAM_TIMEOUT))  # fmt: skip
+                    raw = request.send(host, port, tcp=True, timeout=UPSTREAM_TIMEOUT, ipv6=v6)
+                    answer = DNSRecord.parse(raw)
                 answer.header.id = request.header.id
                 return answer
             except Exception:  # try the next upstream

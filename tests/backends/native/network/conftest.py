@@ -126,7 +126,7 @@ def netns(uid: str) -> Iterator[Any]:
             ns.close()
 
 
-class _FakeUpstream:
+class FakeUpstream:
     """dnslib resolver: ``outside.test`` is 192.0.2.55, everything else NXDOMAIN."""
 
     def resolve(self, request: Any, handler: Any) -> Any:
@@ -146,7 +146,7 @@ def fake_upstream() -> Iterator[tuple[str, int]]:
     from dnslib.server import DNSLogger, DNSServer
 
     quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data")
-    server = DNSServer(_FakeUpstream(), address="127.0.0.1", port=0, logger=quiet)
+    server = DNSServer(FakeUpstream(), address="127.0.0.1", port=0, logger=quiet)
     server.start_thread()
     try:
         yield ("127.0.0.1", int(server.server.server_address[1]))

@@ -69,7 +69,8 @@ def resolve(name: str) -> int:
 def dig(server: str, name: str, qtype: str) -> int:
     from dnslib import DNSRecord
 
-    reply = DNSRecord.parse(DNSRecord.question(name, qtype).send(server, 53, timeout=3))
+    raw = DNSRecord.question(name, qtype).send(server, 53, timeout=3, ipv6=":" in server)
+    reply = DNSRecord.parse(raw)
     print(" ".join(str(rr.rdata) for rr in reply.rr) or f"rcode={reply.header.rcode}")
     return 0
 

@@ -137,6 +137,10 @@ def test_ipam_config_static_addresses_mac_mtu_and_names(
     b.serve("tcp-server", 7000, "b")
     assert a.prog("tcp", "10.123.45.7", "7000").stdout.strip() == "b"
     assert a.run("ip", "-6", "route", "show", "default").stdout.strip().startswith("default via")
+    with manager.dns_responder(rec.name):  # answers on the IPv6 gateway too
+        got = a.prog("dig", rec.ipv6.gateway, f"{uid}b", "AAAA").stdout.split()
+        assert got == [ep_b.ipv6]
+        assert a.prog("dig", rec.ipv6.gateway, f"{uid}b", "A").stdout.split() == [ep_b.ip]
 
 
 def test_second_network_becomes_eth1(manager: NetworkManager, netns: Any, uid: str) -> None:

@@ -135,3 +135,24 @@ def test_host_resolvers_read_resolv_conf(tmp_path: Path) -> None:
     conf = tmp_path / "resolv.conf"
     conf.write_text("# x\nnameserver 192.0.2.1\nsearch example\nnameserver fe80::1%eth0\n")
     assert host_resolvers(str(conf)) == [("192.0.2.1", 53), ("fe80::1", 53)]
+
+
+def test_an_ipv6_upstream(records: Path) -> None:
+    from dnslib.server import DNSLogger, DNSServer
+
+    from tests.backends.native.network.conftest import FakeUpstream
+
+    quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send")
+    try:
+        upstream = DNSServer(FakeUpstream(), address="::1", port=0, logger=quiet)
+    except OSError:
+        pytest.skip("no IPv6 loopback on this host")
+    upstream.start_thread()
+    try:
+        port = free_udp_tcp_port()
+        where = ("::1", int(upstream.server.server_address[1]))
+        with DnsResponder(records, ["127.0.0.1"], port=port, upstreams=[where]):
+            assert rdata(ask(port, "outside.test")) == ["192.0.2.55"]
+    finally:
+        upstream.server.shutdown()
+        upstream.server.server_close()
