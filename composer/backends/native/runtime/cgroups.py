@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import math
 import os
 import signal
@@ -95,6 +96,12 @@ def detect_layout(mountinfo: str = "/proc/self/mountinfo") -> Layout:
     return Layout(tuple(v1), unified)
 
 
+@functools.lru_cache(maxsize=1)
+def host_layout() -> Layout:
+    """``detect_layout()`` of this process's view, read once (hierarchies are not remounted)."""
+    return detect_layout()
+
+
 def cpu_shares_to_weight(shares: int) -> int:
     """cgroup v2 ``cpu.weight`` for v1 ``cpu.shares`` (the log-scale formula of runc/crun).
 
@@ -133,7 +140,7 @@ class Cgroup:
         if not clean or ".." in clean.split("/"):
             raise ValueError(f"invalid cgroup path {path!r}")
         self.path = clean
-        self.layout = layout or detect_layout()
+        self.layout = layout or host_layout()
 
     def dirs(self) -> list[str]:
         return [os.path.join(mp, self.path) for mp in self.layout.mountpoints()]

@@ -21,7 +21,7 @@ import signal
 
 from . import process, report, seccomp, syscalls
 from .caps import all_caps
-from .cgroups import cgroup_of, detect_layout
+from .cgroups import cgroup_of, host_layout
 from .spec import ExecSpec, Launched, LaunchSpec, Stdio
 from .users import UserError, resolve_in_root
 
@@ -136,7 +136,7 @@ def _helper(pid: int, spec: ExecSpec, stdio: Stdio, rep_r: int, rep_w: int) -> N
 def _join_cgroup(pid: int) -> None:
     """Move ourselves into the container's cgroup in every hierarchy (before joining its mnt ns)."""
     theirs = cgroup_of(pid)
-    layout = detect_layout()
+    layout = host_layout()
     me = str(os.getpid())
     targets: list[str] = []
     for name, mountpoint in layout.v1:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from composer.errors import Unsupported
 
 from . import mounts, process, report, seccomp, syscalls
-from .cgroups import Cgroup, detect_layout
+from .cgroups import Cgroup, Layout, host_layout
 from .paths import ensure_target
 from .spec import INIT_TARGET, Launched, LaunchSpec, MountEntry, Stdio
 from .users import UserError, resolve_in_root
@@ -53,7 +53,8 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
         )
     if spec.seccomp == "default" and not spec.privileged:
         seccomp.compiled(frozenset(spec.capabilities))  # once per capability set, in the parent
-    cgroup = Cgroup(spec.cgroup.path).create(spec.cgroup) if spec.cgroup else None
+    layout = host_layout()
+    cgroup = Cgroup(spec.cgroup.path, layout).create(spec.cgroup) if spec.cgroup else None
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
     try:
@@ -63,7 +64,7 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
             os.close(fd)
         raise
     if middle == 0:
-        _intermediate(spec, stdio, go_r, go_w, rep_r, rep_w)  # never returns
+        _intermediate(spec, layout, stdio, go_r, go_w, rep_r, rep_w)  # never returns
     os.close(go_r)
     os.close(rep_w)
     pid = 0
@@ -110,7 +111,7 @@ def _reap(pid: int) -> None:
 
 
 def _intermediate(
-    spec: LaunchSpec, stdio: Stdio, go_r: int, go_w: int, rep_r: int, rep_w: int
+    spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, go_w: int, rep_r: int, rep_w: int
 ) -> None:
     code = 1
     try:
@@ -126,14 +127,14 @@ def _intermediate(
                     syscalls.setns(fd, syscalls.NS_FLAGS[ns.type])
                 finally:
                     os.close(fd)
-            elif ns.type != "cgroup" or _cgroupns_wanted():
+            elif ns.type != "cgroup" or layout.mode == "v2":
                 flags |= syscalls.NS_FLAGS[ns.type]
         if spec.namespace("mnt") is None:
             raise process.ChildFailure("unsupported", "a container needs its own mount namespace")
         syscalls.unshare(flags)
         child = os.fork()
         if child == 0:
-            _container(spec, stdio, go_r, rep_w)  # never returns
+            _container(spec, layout, stdio, go_r, rep_w)  # never returns
         report.send(rep_w, pid=child)
         code = 0
     except BaseException as exc:
@@ -142,16 +143,11 @@ def _intermediate(
         process.child_exit(code)
 
 
-def _cgroupns_wanted() -> bool:
-    """A private cgroup namespace only on pure cgroup v2 (Docker's default there)."""
-    return detect_layout().mode == "v2"
-
-
-def _container(spec: LaunchSpec, stdio: Stdio, go_r: int, rep_w: int) -> None:
+def _container(spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, rep_w: int) -> None:
     try:
         process.reset_signals()
         process.setup_stdio(*stdio, tty=spec.tty)
-        root_fd = _build_filesystem(spec)
+        root_fd = _build_filesystem(spec, layout)
         net = spec.namespace("net")
         if net is not None and net.path is None:
             loopback_up()
@@ -198,11 +194,11 @@ def loopback_up() -> None:
         fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
 
 
-def _build_filesystem(spec: LaunchSpec) -> int:
+def _build_filesystem(spec: LaunchSpec, layout: Layout) -> int:
     """Everything from the rootfs mount to the masked paths; returns an fd of the new ``/``."""
     mounts.make_private_root()
     root_fd = mounts.mount_rootfs(spec.rootfs)
-    mounts.mount_defaults(root_fd, spec)
+    mounts.mount_defaults(root_fd, spec, layout)
     extra = list(spec.mounts)
     if spec.init:
         extra.append(MountEntry(INIT_TARGET, "bind", spec.init_path, ("bind", "ro")))

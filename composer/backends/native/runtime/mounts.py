@@ -22,6 +22,7 @@ import stat
 from collections.abc import Iterable
 
 from . import syscalls as S
+from .cgroups import Layout, cgroup_of
 from .paths import ensure_target, fd_path, is_dir_fd, open_in_root
 from .spec import DeviceEntry, LaunchSpec, MountEntry, RootfsSpec
 
@@ -176,7 +177,7 @@ def _current_flags(path: str) -> int:
     return out
 
 
-def mount_defaults(root_fd: int, spec: LaunchSpec) -> None:
+def mount_defaults(root_fd: int, spec: LaunchSpec, layout: Layout) -> None:
     """``/proc``, ``/dev`` and its nodes, ``/dev/pts``, ``/dev/shm``, ``/dev/mqueue``, ``/sys``."""
     nse = S.MS_NOSUID | S.MS_NOEXEC | S.MS_NODEV
     _mount_at(root_fd, "/proc", "proc", "proc", nse)
@@ -205,58 +206,37 @@ def mount_defaults(root_fd: int, spec: LaunchSpec) -> None:
         _mount_at(root_fd, "/sys", "/sys", None, S.MS_BIND | S.MS_REC)
         if not spec.privileged:
             _remount(root_fd, "/sys", S.MS_RDONLY)
-    mount_cgroups(root_fd, readonly=not spec.privileged)
+    cgroup_path = spec.cgroup.path if spec.cgroup is not None else None
+    mount_cgroups(root_fd, readonly=not spec.privileged, layout=layout, cgroup_path=cgroup_path)
     make_devices(root_fd, spec.devices, tty=spec.tty)
 
 
-def _own_cgroups() -> dict[str, str]:
-    """hierarchy name (``memory``, ``cpu``, ``systemd``, ``""`` for v2) → our cgroup path."""
-    out: dict[str, str] = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            for ctrl in ctrls.split(",") if ctrls else [""]:
-                out[ctrl.removeprefix("name=")] = path
-    return out
-
-
-def _host_cgroup_mounts() -> list[tuple[str, str, str]]:
-    """(mount point, fstype, super options) of the host's cgroup hierarchies."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fstype, _src, sopts = [*right.split(), "", ""][:3]
-            mountpoint = left.split()[4]
-            # Only the host's own hierarchies: a recursive bind of /sys into a
-            # rootfs (host network) copies them below the rootfs too.
-            if fstype in ("cgroup", "cgroup2") and mountpoint.startswith("/sys/fs/cgroup"):
-                out.append((mountpoint, fstype, sopts))
-    return out
-
-
-def mount_cgroups(root_fd: int, *, readonly: bool) -> None:
+def mount_cgroups(root_fd: int, *, readonly: bool, layout: Layout, cgroup_path: str | None) -> None:
     """``/sys/fs/cgroup`` as Docker shows it.
 
     cgroup v1 (and the hybrid layout): a tmpfs holding one read-only bind of
     this container's cgroup per v1 hierarchy (the unified v2 tree of a
     hybrid host is not shown, as with Docker). Pure v2: a read-only cgroup2
-    mount seen through the container's cgroup namespace.
+    mount seen through the container's cgroup namespace. ``layout`` comes
+    from the parent (read once per process, not per container);
+    ``cgroup_path`` is the container's cgroup, ``None`` for the caller's.
     """
     nse = S.MS_NOSUID | S.MS_NOEXEC | S.MS_NODEV
     ro = S.MS_RDONLY if readonly else 0
-    hosts = _host_cgroup_mounts()
-    v1 = [(mp, opts) for mp, fstype, opts in hosts if fstype == "cgroup"]
-    if not v1:
-        if hosts:
+    mountpoints = [mp for mp in layout.mountpoints() if mp != layout.unified]
+    if not mountpoints:
+        if layout.unified:
             _mount_at(root_fd, "/sys/fs/cgroup", "cgroup", "cgroup2", nse | ro)
         return
-    own = _own_cgroups()
+    own = {} if cgroup_path is not None else cgroup_of("self")
     _mount_at(root_fd, "/sys/fs/cgroup", "tmpfs", "tmpfs", nse, "mode=755")
-    for mountpoint, _opts in v1:
+    for mountpoint in mountpoints:
         name = os.path.basename(mountpoint)
-        ctrl_keys = [k for k in own if k and (k == name or k in name.split(","))]
-        sub = own.get(ctrl_keys[0], "/") if ctrl_keys else "/"
+        if cgroup_path is not None:
+            sub = cgroup_path
+        else:
+            keys = [c for c, mp in layout.v1 if mp == mountpoint and c in own]
+            sub = own[keys[0]] if keys else "/"
         source = os.path.join(mountpoint, sub.lstrip("/"))
         target = f"/sys/fs/cgroup/{name}"
         _mount_at(root_fd, target, source, None, S.MS_BIND | S.MS_REC)

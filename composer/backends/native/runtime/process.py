@@ -63,11 +63,20 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def reset_signals() -> None:
-    """Default dispositions and an empty mask: Python ignores SIGPIPE, and SIG_IGN survives exec."""
-    for sig in range(1, signal.NSIG):
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        _libc.signal(sig, ctypes.c_void_p(0))
+    """Default dispositions and an empty mask: Python ignores SIGPIPE, and SIG_IGN survives exec.
+
+    Handled signals are reset by exec itself; only the ignored ones (read
+    from ``SigIgn``) need resetting, one call each.
+    """
+    ignored = 0
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"SigIgn:"):
+                ignored = int(line.split()[1], 16)
+                break
+    for sig in range(1, 65):
+        if ignored & (1 << (sig - 1)):
+            _libc.signal(sig, ctypes.c_void_p(0))
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
