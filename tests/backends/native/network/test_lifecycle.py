@@ -182,3 +182,32 @@ def test_fifty_cycles_leave_nothing_behind(manager: NetworkManager, uid: str) ->
     assert _files(manager.root.path) == files
     assert len(os.listdir("/proc/self/fd")) == fds  # no netlink socket or fd left open
     assert len(ids) == len(set(ids)) == 50
+
+
+def _connect_all(root: str, net: str, paths: list[str], prefix: str) -> None:
+    from composer.backends.native.state import StateRoot
+
+    mgr = NetworkManager(StateRoot(Path(root)))
+    for i, path in enumerate(paths):
+        mgr.connect(net, path, f"{prefix}{i}", attach(net))
+
+
+def test_two_processes_connecting_at_once(manager: NetworkManager, netns: Any, uid: str) -> None:
+    import multiprocessing
+
+    rec = manager.create(spec(f"t{uid}_busy"))
+    spaces = [netns().path for _ in range(8)]
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_connect_all,
+                    args=(str(manager.root.path), rec.name, spaces[k::2], f"{uid}p{k}"))
+        for k in range(2)
+    ]  # fmt: skip
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    eps = manager.endpoints(rec.name)
+    assert len(eps) == 8 and len({e.ip for e in eps}) == 8
+    assert all(link_exists(e.host_ifname) for e in eps)
