@@ -9,6 +9,7 @@ text here is rendered once, as the docker CLI renders it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -178,17 +179,60 @@ class Outcome:
 
 
 def inspect(admin: ImageAdmin, refs: Sequence[str], fmt: str) -> Outcome:
-    if fmt != "json":
-        raise PlanError(f"--format: invalid value {fmt!r}", hint="expected json")
+    """A JSON array (``--format json``, the default) or a ``{{.Field}}`` template per image."""
     from composer.render_output import dump_json
 
+    if fmt != "json" and "{{" not in fmt:
+        raise PlanError(
+            f"--format: invalid value {fmt!r}", hint="expected json or a template like '{{.Id}}'"
+        )
     found, errors = [], []
     for ref in refs:
         try:
             found.append(admin.inspect(ref))
         except BackendError as exc:
             errors.append(exc)
-    return Outcome(dump_json(found), errors)
+    if fmt == "json":
+        return Outcome(dump_json(found), errors)
+    return Outcome("".join(render_template(fmt, doc) + "\n" for doc in found), errors)
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
+
+
+def render_template(template: str, doc: Mapping[str, Any]) -> str:
+    """The subset of Go templates scripts use with inspect: ``{{.A.B}}`` and ``{{json .A}}``."""
+
+    def field(match: re.Match[str]) -> str:
+        value: Any = doc
+        for key in filter(None, match.group(2).split(".")):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if match.group(1):
+            return json.dumps(value, separators=(",", ":"))
+        return go_value(value)
+
+    text = _PLACEHOLDER.sub(field, template)
+    if "{{" in text:
+        raise PlanError(
+            f"--format: template {template!r} is not supported",
+            hint="use {{.Field.Sub}}, {{json .Field}} or --format json",
+        )
+    return text
+
+
+def go_value(value: Any) -> str:
+    """A value as Go's ``fmt`` prints it in a template (``[a b]``, ``map[k:v]``, ``<no value>``)."""
+    if value is None:
+        return "<no value>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value)) + "]"
+    return str(value)
 
 
 def remove(admin: ImageAdmin, refs: Sequence[str], force: bool) -> Outcome:

@@ -85,7 +85,10 @@ def inspect_command(
     ctx: typer.Context,
     refs: ImageRefs,
     fmt: Annotated[
-        str, typer.Option("-f", "--format", metavar="FORMAT", help="Format: json.")
+        str,
+        typer.Option(
+            "-f", "--format", metavar="FORMAT", help="json, or a template such as '{{.Id}}'."
+        ),
     ] = "json",
 ) -> None:
     """Display detailed information on one or more images."""

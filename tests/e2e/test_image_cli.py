@@ -107,6 +107,9 @@ def test_native_load_ls_inspect_rm(tmp_path: Path, bb: tuple[Path, str, Path]) -
     assert inspected[0]["RepoTags"] == ["bb:latest"]
     assert inspected[0]["RootFS"]["Layers"] == engine[0]["RootFS"]["Layers"]
     assert inspected[0]["Config"]["Cmd"] == engine[0]["Config"]["Cmd"]
+    template = "{{.Id}} {{json .Config.Cmd}} {{.Config.Env}} {{.Os}}"
+    ours = composer("inspect", "-f", template, "bb", root=root, cwd=tmp_path).text
+    assert ours == docker("image", "inspect", "-f", template, "bb:latest")
     missing = composer("inspect", "bb", "nothere", root=root, cwd=tmp_path)
     assert missing.code == 1 and "No such image: nothere" in missing.err
     assert json.loads(missing.text)[0]["Id"] == image_id
