@@ -11,6 +11,7 @@ handled, since batches are handled in order.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import queue
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import pytest
 from tests.e2e.ops_support import (
     composer,
     docker_backend,
+    engine_missing,
     project_name,
     remove_project,
     wait_until,
@@ -35,19 +38,72 @@ from tests.e2e.ops_support import (
 SLEEPER = '["sh", "-c", "date >> /tmp/starts; exec sleep 1000"]'
 
 
+@dataclass
+class Engine:
+    """One engine under test: its backend object and the environment the CLI gets."""
+
+    kind: str
+    backend: Any
+    env: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def backend() -> Any:
+def docker_engine() -> Any:
     return docker_backend()
 
 
+@pytest.fixture(scope="module")
+def bb_archive(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -> Path:
+    """``docker save bb:latest`` once, for the native state roots to load."""
+    path = tmp_path_factory.mktemp("bb") / "bb.tar"
+    done = subprocess.run(["docker", "save", "-o", str(path), "bb:latest"], check=False)
+    if done.returncode != 0:
+        engine_missing("docker save bb:latest failed")
+    return path
+
+
+@pytest.fixture(params=["docker", "native"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: Any) -> Iterator[Engine]:
+    """Each engine in turn; a native one gets its own state root with bb:latest."""
+    env = {**_env(tmp_path), "COMPOSER_BACKEND": request.param}
+    if request.param == "docker":
+        yield Engine("docker", docker_engine, env)
+        return
+    if os.geteuid() != 0 or "overlay" not in Path("/proc/filesystems").read_text():
+        engine_missing("the native engine needs root and overlayfs")
+    from composer.backends.native.backend import NativeBackend
+    from composer.backends.native.images.archive import load
+
+    env["COMPOSER_ROOT"] = str(tmp_path / "state")
+    native = NativeBackend(env)
+    load(native.images, request.getfixturevalue("bb_archive"))
+    try:
+        yield Engine("native", native, env)
+    finally:
+        native.shutdown()
+
+
 @pytest.fixture
-def name(backend: Any) -> Iterator[str]:
+def name(engine: Engine) -> Iterator[str]:
     project = project_name()
     yield project
-    remove_project(backend, project)
-    with contextlib.suppress(Exception):
-        for image in backend.api.images(filters={"reference": f"{project}-*"}):
-            backend.api.remove_image(image["Id"], force=True)
+    backend = engine.backend
+    if engine.kind == "docker":
+        remove_project(backend, project)
+        with contextlib.suppress(Exception):
+            for image in backend.api.images(filters={"reference": f"{project}-*"}):
+                backend.api.remove_image(image["Id"], force=True)
+        return
+    for c in backend.observe(project).containers:
+        with contextlib.suppress(Exception):
+            backend.remove_container(c.id, force=True, volumes=True)
+    state = backend.observe(project)
+    for network in state.networks:
+        with contextlib.suppress(Exception):
+            backend.remove_network(network)
+    for volume in state.volumes:
+        with contextlib.suppress(Exception):
+            backend.remove_volume(volume)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -65,13 +121,13 @@ def _env(tmp_path: Path) -> dict[str, str]:
 class Watch:
     """A running ``composer watch`` whose output lines are read in a thread."""
 
-    def __init__(self, root: Path, name: str, *args: str) -> None:
+    def __init__(self, root: Path, name: str, env: dict[str, str], *args: str) -> None:
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "composer", "-p", name, "watch", *args],
             cwd=root,
-            env=_env(root),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -106,8 +162,8 @@ class Watch:
 
 
 @contextlib.contextmanager
-def watching(root: Path, name: str, *args: str) -> Iterator[Watch]:
-    watch = Watch(root, name, *args)
+def watching(root: Path, name: str, engine: Engine, *args: str) -> Iterator[Watch]:
+    watch = Watch(root, name, engine.env, *args)
     try:
         watch.expect("Watch enabled")
         yield watch
@@ -115,27 +171,29 @@ def watching(root: Path, name: str, *args: str) -> Iterator[Watch]:
         watch.stop()
 
 
-def container(backend: Any, name: str, service: str) -> str:
-    api = backend.api
-    flt = {"label": [f"com.docker.compose.project={name}", f"com.docker.compose.service={service}"]}
-    (found,) = api.containers(filters=flt)
-    return str(found["Id"])
+def container(engine: Engine, name: str, service: str) -> str:
+    """The id of the service's one running container."""
+    (found,) = [
+        c
+        for c in engine.backend.observe(name).containers
+        if c.service == service and not c.oneoff and c.state == "running"
+    ]
+    return str(found.id)
 
 
-def sh(backend: Any, cid: str, script: str) -> tuple[int, str]:
+def sh(engine: Engine, cid: str, script: str) -> tuple[int, str]:
     """Run ``sh -c script`` in the container; (exit code, output)."""
-    api = backend.api
-    exec_id = api.exec_create(cid, ["sh", "-c", script])
-    out = api.exec_start(exec_id).decode()
-    return int(api.exec_inspect(exec_id)["ExitCode"]), out
+    out = io.BytesIO()
+    code = engine.backend.exec_run(cid, ["sh", "-c", script], stdout=out, stderr=out)
+    return code, out.getvalue().decode()
 
 
-def read(backend: Any, cid: str, path: str) -> str | None:
-    code, out = sh(backend, cid, f"cat {path}")
+def read(engine: Engine, cid: str, path: str) -> str | None:
+    code, out = sh(engine, cid, f"cat {path}")
     return out if code == 0 else None
 
 
-def test_sync_files_and_directories(backend: Any, name: str, tmp_path: Path) -> None:
+def test_sync_files_and_directories(engine: Engine, name: str, tmp_path: Path) -> None:
     root = write_project(
         tmp_path,
         f"""
@@ -156,36 +214,36 @@ def test_sync_files_and_directories(backend: Any, name: str, tmp_path: Path) -> 
     (src / "old").mkdir(parents=True)
     (src / "keep.txt").write_text("initial\n")
     (src / "old" / "x").write_text("x\n")
-    with watching(root, name) as watch:
-        cid = container(backend, name, "web")
+    with watching(root, name, engine) as watch:
+        cid = container(engine, name, "web")
         assert any("web: initial sync 3 files" in line for line in watch.seen), watch.seen
-        assert read(backend, cid, "/app/keep.txt") == "initial\n"
+        assert read(engine, cid, "/app/keep.txt") == "initial\n"
         # created, changed
         (src / "new.txt").write_text("new\n")
         (src / "keep.txt").write_text("changed\n")
-        wait_until(lambda: read(backend, cid, "/app/new.txt") == "new\n")
-        wait_until(lambda: read(backend, cid, "/app/keep.txt") == "changed\n")
+        wait_until(lambda: read(engine, cid, "/app/new.txt") == "new\n")
+        wait_until(lambda: read(engine, cid, "/app/keep.txt") == "changed\n")
         # a directory tree created at once, files written before it was watched
         (src / "tree" / "a" / "b").mkdir(parents=True)
         (src / "tree" / "a" / "b" / "deep.txt").write_text("deep\n")
         (src / "tree" / "empty").mkdir()
-        wait_until(lambda: read(backend, cid, "/app/tree/a/b/deep.txt") == "deep\n")
-        wait_until(lambda: sh(backend, cid, "test -d /app/tree/empty")[0] == 0)
+        wait_until(lambda: read(engine, cid, "/app/tree/a/b/deep.txt") == "deep\n")
+        wait_until(lambda: sh(engine, cid, "test -d /app/tree/empty")[0] == 0)
         # deleted file, removed directory, renamed file
         (src / "new.txt").unlink()
         (src / "old" / "x").unlink()
         (src / "old").rmdir()
         (src / "keep.txt").rename(src / "renamed.txt")
-        wait_until(lambda: read(backend, cid, "/app/renamed.txt") == "changed\n")
-        wait_until(lambda: sh(backend, cid, "test -e /app/new.txt")[0] != 0)
-        wait_until(lambda: sh(backend, cid, "test -e /app/old")[0] != 0)
-        wait_until(lambda: sh(backend, cid, "test -e /app/keep.txt")[0] != 0)
+        wait_until(lambda: read(engine, cid, "/app/renamed.txt") == "changed\n")
+        wait_until(lambda: sh(engine, cid, "test -e /app/new.txt")[0] != 0)
+        wait_until(lambda: sh(engine, cid, "test -e /app/old")[0] != 0)
+        wait_until(lambda: sh(engine, cid, "test -e /app/keep.txt")[0] != 0)
         line = watch.expect("web: sync")
         assert "ms" in line
 
 
 def test_ignore_include_dockerignore_and_editor_files(
-    backend: Any, name: str, tmp_path: Path
+    engine: Engine, name: str, tmp_path: Path
 ) -> None:
     root = write_project(
         tmp_path,
@@ -205,8 +263,8 @@ def test_ignore_include_dockerignore_and_editor_files(
     (root / ".dockerignore").write_text("src/secret*\n!src/secret-ok\n")
     for d in ("src/cache", "docs"):
         (root / d).mkdir(parents=True)
-    with watching(root, name) as watch:
-        cid = container(backend, name, "web")
+    with watching(root, name, engine) as watch:
+        cid = container(engine, name, "web")
         src, docs = root / "src", root / "docs"
         for rel in ["a.tmp", "cache/c", ".a.py.swp", "a.py~", "4913", ".#a.py", "secret.key"]:
             (src / rel).write_text("no\n")
@@ -214,10 +272,10 @@ def test_ignore_include_dockerignore_and_editor_files(
         (docs / "notes.txt").write_text("no\n")
         (docs / "guide.md").write_text("yes\n")
         (src / "marker").write_text("done\n")
-        wait_until(lambda: read(backend, cid, "/app/marker") == "done\n")
-        wait_until(lambda: read(backend, cid, "/docs/guide.md") == "yes\n")
-        assert read(backend, cid, "/app/secret-ok") == "yes\n"
-        code, listing = sh(backend, cid, "ls -a /app /docs")
+        wait_until(lambda: read(engine, cid, "/app/marker") == "done\n")
+        wait_until(lambda: read(engine, cid, "/docs/guide.md") == "yes\n")
+        assert read(engine, cid, "/app/secret-ok") == "yes\n"
+        code, listing = sh(engine, cid, "ls -a /app /docs")
         assert code == 0
         for absent in ["a.tmp", "cache", ".a.py.swp", "a.py~", "4913", ".#a.py", "secret.key"]:
             assert absent not in listing.split(), listing
@@ -225,7 +283,7 @@ def test_ignore_include_dockerignore_and_editor_files(
         del watch
 
 
-def test_one_restart_per_save(backend: Any, name: str, tmp_path: Path) -> None:
+def test_one_restart_per_save(engine: Engine, name: str, tmp_path: Path) -> None:
     root = write_project(
         tmp_path,
         f"""
@@ -243,30 +301,30 @@ def test_one_restart_per_save(backend: Any, name: str, tmp_path: Path) -> None:
     )
     for d in ("conf", "other", "marker"):
         (root / d).mkdir()
-    with watching(root, name) as watch:
-        cid = container(backend, name, "web")
-        assert read(backend, cid, "/tmp/starts") is not None
+    with watching(root, name, engine) as watch:
+        cid = container(engine, name, "web")
+        assert read(engine, cid, "/tmp/starts") is not None
         # One save of an editor that writes a temporary file and renames it, plus a
         # second file of the same save.
         (root / "conf" / "app.conf.tmp~").write_text("v2\n")
         (root / "conf" / "app.conf.tmp~").rename(root / "conf" / "app.conf")
         (root / "conf" / "extra.conf").write_text("x\n")
         watch.expect("web: sync+restart")
-        wait_until(lambda: read(backend, cid, "/etc/app/app.conf") == "v2\n")
+        wait_until(lambda: read(engine, cid, "/etc/app/app.conf") == "v2\n")
         # The marker is handled after every earlier batch.
         (root / "marker" / "m").write_text("1\n")
-        wait_until(lambda: read(backend, cid, "/marker/m") == "1\n")
+        wait_until(lambda: read(engine, cid, "/marker/m") == "1\n")
         watch.expect("web: sync 1 file")
-        starts = read(backend, cid, "/tmp/starts") or ""
+        starts = read(engine, cid, "/tmp/starts") or ""
         assert len(starts.splitlines()) == 2, starts
         assert sum("restart" in line for line in watch.seen) == 1, watch.seen
         # A plain restart rule
         (root / "other" / "x").write_text("x\n")
         watch.expect("web: restart 1 file")
-        wait_until(lambda: len((read(backend, cid, "/tmp/starts") or "").splitlines()) == 3)
+        wait_until(lambda: len((read(engine, cid, "/tmp/starts") or "").splitlines()) == 3)
 
 
-def test_sync_exec_runs_the_command(backend: Any, name: str, tmp_path: Path) -> None:
+def test_sync_exec_runs_the_command(engine: Engine, name: str, tmp_path: Path) -> None:
     root = write_project(
         tmp_path,
         f"""
@@ -289,15 +347,17 @@ def test_sync_exec_runs_the_command(backend: Any, name: str, tmp_path: Path) -> 
         """,
     )
     (root / "src").mkdir()
-    with watching(root, name) as watch:
-        cid = container(backend, name, "web")
+    with watching(root, name, engine) as watch:
+        cid = container(engine, name, "web")
         (root / "src" / "main.py").write_text("print(1)\n")
         watch.expect("web: sync+exec")
-        assert read(backend, cid, "/out/log") == "hello 1234 /app\n"
-        assert read(backend, cid, "/app/main.py") == "print(1)\n"
+        assert read(engine, cid, "/out/log") == "hello 1234 /app\n"
+        assert read(engine, cid, "/app/main.py") == "print(1)\n"
 
 
-def test_rebuild_touches_only_the_changed_service(backend: Any, name: str, tmp_path: Path) -> None:
+def test_rebuild_touches_only_the_changed_service(
+    engine: Engine, name: str, tmp_path: Path
+) -> None:
     root = write_project(
         tmp_path,
         f"""
@@ -322,22 +382,22 @@ def test_rebuild_touches_only_the_changed_service(backend: Any, name: str, tmp_p
         (root / service).mkdir()
         (root / service / "Dockerfile").write_text("FROM bb:latest\nCOPY version /version\n")
         (root / service / "version").write_text("1\n")
-    with watching(root, name) as watch:
-        web, api = container(backend, name, "web"), container(backend, name, "api")
-        api_image = backend.image_id(f"{name}-api")
-        assert read(backend, web, "/version") == "1\n"
+    with watching(root, name, engine) as watch:
+        web, api = container(engine, name, "web"), container(engine, name, "api")
+        api_image = engine.backend.image_id(f"{name}-api")
+        assert read(engine, web, "/version") == "1\n"
         (root / "web" / "version").write_text("2\n")
         line = watch.expect("web: rebuild")
         assert "failed" not in line, line
-        new_web = container(backend, name, "web")
+        new_web = container(engine, name, "web")
         assert new_web != web
-        assert read(backend, new_web, "/version") == "2\n"
-        assert container(backend, name, "api") == api
-        assert backend.image_id(f"{name}-api") == api_image
+        assert read(engine, new_web, "/version") == "2\n"
+        assert container(engine, name, "api") == api
+        assert engine.backend.image_id(f"{name}-api") == api_image
         assert not any(seen.startswith("api:") for seen in watch.seen), watch.seen
 
 
-def test_compose_file_reload(backend: Any, name: str, tmp_path: Path) -> None:
+def test_compose_file_reload(engine: Engine, name: str, tmp_path: Path) -> None:
     text = f"""
         services:
           web:
@@ -351,23 +411,23 @@ def test_compose_file_reload(backend: Any, name: str, tmp_path: Path) -> None:
         """
     root = write_project(tmp_path, text)
     (root / "src").mkdir()
-    with watching(root, name) as watch:
-        web = container(backend, name, "web")
+    with watching(root, name, engine) as watch:
+        web = container(engine, name, "web")
         write_project(root, text.replace('LEVEL: "1"', 'LEVEL: "2"'))
         assert "failed" not in watch.expect(f"{name}: reload")
-        new_web = container(backend, name, "web")
+        new_web = container(engine, name, "web")
         assert new_web != web
-        assert sh(backend, new_web, "echo $LEVEL")[1] == "2\n"
+        assert sh(engine, new_web, "echo $LEVEL")[1] == "2\n"
         # A broken file is reported and watching goes on with the model it had.
         (root / "compose.yaml").write_text("services:\n  web:\n    image: [\n")
         assert "not reloaded" in watch.expect("not reloaded")
         (root / "src" / "after.txt").write_text("still\n")
-        wait_until(lambda: read(backend, new_web, "/app/after.txt") == "still\n")
+        wait_until(lambda: read(engine, new_web, "/app/after.txt") == "still\n")
         assert watch.proc.poll() is None
 
 
 def test_detached_watch_survives_the_terminal_and_stops_with_down(
-    backend: Any, name: str, tmp_path: Path
+    engine: Engine, name: str, tmp_path: Path
 ) -> None:
     root = write_project(
         tmp_path,
@@ -383,7 +443,7 @@ def test_detached_watch_survives_the_terminal_and_stops_with_down(
         """,
     )
     (root / "src").mkdir()
-    env = _env(root)
+    env = engine.env
     # `up -d --watch` runs in a session of its own that ends, like a closed terminal.
     started = subprocess.run(
         [sys.executable, "-m", "composer", "-p", name, "up", "-d", "--watch"],
@@ -399,11 +459,11 @@ def test_detached_watch_survives_the_terminal_and_stops_with_down(
     pidfile = root / "run" / "composer" / name / "watch.pid"
     pid = int(pidfile.read_text().split()[0])
     os.kill(pid, 0)
-    cid = container(backend, name, "web")
+    cid = container(engine, name, "web")
     log = root / "run" / "composer" / name / "watch.log"
     wait_until(lambda: "Watch enabled" in log.read_text())
     (root / "src" / "bg.txt").write_text("background\n")
-    wait_until(lambda: read(backend, cid, "/app/bg.txt") == "background\n")
+    wait_until(lambda: read(engine, cid, "/app/bg.txt") == "background\n")
     assert "already watched" in composer("-p", name, "up", "-d", "--watch", cwd=root, env=env).err
     down = composer("-p", name, "down", "-t", "0", cwd=root, env=env)
     assert down.code == 0, down.err
@@ -419,7 +479,7 @@ def _zombie(pid: int) -> bool:
     return text[text.rfind(")") + 2] == "Z"
 
 
-def test_watch_stop_ends_the_background_watcher(backend: Any, name: str, tmp_path: Path) -> None:
+def test_watch_stop_ends_the_background_watcher(engine: Engine, name: str, tmp_path: Path) -> None:
     root = write_project(
         tmp_path,
         f"""
@@ -433,7 +493,7 @@ def test_watch_stop_ends_the_background_watcher(backend: Any, name: str, tmp_pat
                 - {{path: ., action: sync, target: /app, ignore: [run]}}
         """,
     )
-    env = _env(root)
+    env = engine.env
     assert composer("-p", name, "up", "-d", "--watch", cwd=root, env=env).code == 0
     pidfile = root / "run" / "composer" / name / "watch.pid"
     pid = int(pidfile.read_text().split()[0])
@@ -442,8 +502,8 @@ def test_watch_stop_ends_the_background_watcher(backend: Any, name: str, tmp_pat
     assert not pidfile.exists()
 
 
-def test_no_watch_rules_is_an_error(backend: Any, name: str, tmp_path: Path) -> None:
+def test_no_watch_rules_is_an_error(engine: Engine, name: str, tmp_path: Path) -> None:
     root = write_project(tmp_path, "services:\n  web:\n    image: bb:latest\n")
-    result = composer("-p", name, "watch", "--no-up", cwd=root, env=_env(root))
+    result = composer("-p", name, "watch", "--no-up", cwd=root, env=engine.env)
     assert result.code == 2
     assert "none of the selected services is configured for watch" in result.err
