@@ -304,10 +304,16 @@ def _mknod(root_fd: int, d: DeviceEntry) -> None:
 
 
 def bind_console(root_fd: int, tty_fd: int) -> None:
-    """Bind the terminal behind ``tty_fd`` onto ``/dev/console`` (Docker does with ``-t``)."""
+    """Bind the terminal behind ``tty_fd`` onto ``/dev/console`` (Docker does with ``-t``).
+
+    The source is named by its path (``/dev/pts/N``) in this mount
+    namespace: the fd itself belongs to a mount of the namespace we left,
+    which the kernel refuses as a bind source.
+    """
+    source = os.ttyname(tty_fd)
     fd = open_in_root(root_fd, "/dev/console", strict=True)
     try:
-        S.mount(fd_path(tty_fd), fd_path(fd), None, S.MS_BIND)
+        S.mount(source, fd_path(fd), None, S.MS_BIND)
     finally:
         os.close(fd)
 

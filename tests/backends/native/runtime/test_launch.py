@@ -9,7 +9,7 @@ import time
 import pytest
 
 from composer.backends.native.runtime.report import ExecutableNotFound, LaunchError
-from composer.backends.native.runtime.spec import MountEntry, NamespaceSpec, Rlimit
+from composer.backends.native.runtime.spec import MountEntry, NamespaceSpec, Rlimit, Stdio
 
 from .conftest import Box
 
@@ -224,3 +224,27 @@ def test_failing_before_exec_kills_the_child_and_removes_the_cgroup(box: Box) ->
         box.start(spec, before_exec=fail)
     assert spec.cgroup is not None
     assert not os.path.exists(f"/sys/fs/cgroup/pids/{spec.cgroup.path}")
+
+
+def test_tty_becomes_the_controlling_terminal_and_the_console(box: Box) -> None:
+    master, slave = os.openpty()
+    try:
+        spec = box.spec("sh", "-c", "ps -o pid,tty | awk '$1 == 1 {print $2}'; ls /dev", tty=True)
+        started = box.start(spec, Stdio(slave, slave, slave))
+    finally:
+        os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO once the last holder of the slave exits
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    os.waitpid(started.pid, 0)
+    box.pids.remove(started.pid)
+    lines = out.decode().split()
+    assert lines[0].startswith("136,")  # PID 1's controlling terminal is the pty
+    assert "console" in lines
