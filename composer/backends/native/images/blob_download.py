@@ -125,8 +125,8 @@ def _stream_into(
                 hasher.update(chunk)
                 if progress:
                     progress(have)
-            out.flush()
-            os.fsync(out.fileno())
+    # no fsync: a partial file cut short by a crash is only resumed from, and a wrong
+    # prefix is caught by the digest and fetched again; the store syncs the blob it keeps
     return hasher
 
 
