@@ -16,8 +16,8 @@ its output.)
 
 Locks: ``lock`` (with the ``changed`` condition) guards every ``Managed``
 and is never held across a launch, a hook or a wait; each container's
-``op_lock`` serialises its lifecycle verbs; ``children_lock`` is held while
-the runtime forks and waits for its own helpers (see ``watcher.py``).
+``op_lock`` serialises its lifecycle verbs. Launches of different
+containers run in parallel (one thread per client connection).
 """
 
 from __future__ import annotations
@@ -133,10 +133,9 @@ class ProjectManager:
         self.on_idle = on_idle
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self.children_lock = threading.Lock()
         self.containers: dict[str, Managed] = {}
         self.pump = LogPump()
-        self.watcher = ExitWatcher(self.children_lock)
+        self.watcher = ExitWatcher()
         self.timers = Timers(on_error=lambda exc: log.exception("timer failed", exc_info=exc))
         self.net = NetGlue(root)
 
@@ -284,12 +283,11 @@ class ProjectManager:
         m.log.open()
         child_fds, out_fds, keep_fd = self._stdio(m)
         try:
-            with self.children_lock:
-                launched = self.launcher.launch(
-                    spec, Stdio(*child_fds), before_exec=lambda pid: self.net.join(m.record, pid)
-                )
-                pidfd = os.pidfd_open(launched.pid)
-                self.watcher.own(launched.pid)  # before the sweep can see it exit
+            launched = self.launcher.launch(
+                spec, Stdio(*child_fds), before_exec=lambda pid: self.net.join(m.record, pid)
+            )
+            self.watcher.own(launched.pid)  # before the sweep can see it exit
+            pidfd = os.pidfd_open(launched.pid)
         except BaseException as exc:
             for fd in {*child_fds, *(fd for fd, _ in out_fds), keep_fd} - {-1}:
                 with contextlib.suppress(OSError):
@@ -341,9 +339,10 @@ class ProjectManager:
         except Exception as exc:
             self.kill(m.id, "SIGKILL", user=True)
             raise BackendError(f"cannot publish the ports of {m.record.name}: {exc}") from exc
-        with self.lock:
-            if m.run == run:
-                self._save(m, ports=ports)
+        if ports:
+            with self.lock:
+                if m.run == run:
+                    self._save(m, ports=ports)
         for hook in m.record.post_start:
             self._hook(m, hook, "post_start")
         self._schedule_probe(m, run)
@@ -492,7 +491,10 @@ class ProjectManager:
         signo = parse_signal(signal)
         with self.lock:
             if m.state.status not in ("running", "paused"):
-                raise Conflict(f"cannot kill container {m.record.name}: container is not running")
+                raise Conflict(
+                    f"cannot kill container {m.record.name}: container is not running"
+                    f" ({m.state.status})"
+                )
             final = signo in (signals.SIGKILL, parse_signal(m.record.stop_signal))
             if final and user:
                 self._save(m, stopped_by_user=True)
@@ -606,9 +608,7 @@ class ProjectManager:
             privileged=hook.privileged,
         )
         try:
-            result = probes.run_in(
-                self.launcher, self.watcher, self.children_lock, pid, spec, m.record.stop_timeout
-            )
+            result = probes.run_in(self.launcher, self.watcher, pid, spec, m.record.stop_timeout)
         except Exception as exc:
             m.log.write("stderr", f"{kind} hook failed: {exc}\n".encode())
             return
@@ -645,9 +645,7 @@ class ProjectManager:
         assert check is not None
         spec = probes.exec_spec(m.launch_spec(), H.probe_args(check))
         try:
-            res = probes.run_in(
-                self.launcher, self.watcher, self.children_lock, pid, spec, check.timeout
-            )
+            res = probes.run_in(self.launcher, self.watcher, pid, spec, check.timeout)
             if res.exit_code == -1:
                 result = H.timeout_result(res.start, res.end, check.timeout)
             else:

@@ -13,7 +13,6 @@ import contextlib
 import os
 import selectors
 import signal
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -76,7 +75,6 @@ def _all_caps(launch: LaunchSpec) -> tuple[str, ...]:
 def run_in(
     launcher: Launcher,
     watcher: ExitWatcher,
-    children_lock: threading.Lock,
     pid: int,
     spec: ExecSpec,
     timeout: float | None,
@@ -86,10 +84,9 @@ def run_in(
     r, w = os.pipe2(os.O_CLOEXEC)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with children_lock:
-            child = launcher.exec_in(pid, spec, Stdio(null, w, w))
-            watcher.own(child)
-            pidfd = os.pidfd_open(child)
+        child = launcher.exec_in(pid, spec, Stdio(null, w, w))
+        watcher.own(child)
+        pidfd = os.pidfd_open(child)
     finally:
         os.close(w)
         os.close(null)

@@ -8,9 +8,11 @@ our children: their status cannot be known, ``EXIT_UNKNOWN``).
 
 Being a child subreaper, the supervisor also inherits stray orphans; the
 sweep reaps zombies that nobody watches. It peeks with ``WNOWAIT`` and
-holds ``children_lock``, which the supervisor also holds while the
-runtime forks and waits for its own helper processes, so a status the
-runtime waits for is never stolen.
+reaps a zombie only when it saw the same one, still unclaimed, on its
+previous round a second earlier: the runtime reaps its own helper
+processes within milliseconds, and a container's PID is claimed
+(``own``) as soon as ``launch`` returns, so no status anyone waits for is
+ever taken.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class ExitWatcher:
     other thread can still signal through it.
     """
 
-    def __init__(self, children_lock: threading.Lock) -> None:
-        self.children_lock = children_lock
+    def __init__(self) -> None:
+        self._candidate = 0
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
@@ -116,22 +118,21 @@ class ExitWatcher:
         self._sel.close()
 
     def _sweep(self) -> None:
-        """Reap zombie orphans that no one watches (see the module notes)."""
-        if not self.children_lock.acquire(blocking=False):
-            return
+        """Reap a zombie orphan that no one claimed for a whole round (see the module notes)."""
         try:
-            for _ in range(64):
-                try:
-                    info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-                except ChildProcessError:
-                    return
-                if info is None:
-                    return
-                with self._lock:
-                    busy = info.si_pid in self._watched.values() or info.si_pid in self._owned
-                if busy:
-                    return  # its owner reaps it; look again next time
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(info.si_pid, os.WNOHANG)
-        finally:
-            self.children_lock.release()
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None:
+            self._candidate = 0
+            return
+        with self._lock:
+            busy = info.si_pid in self._watched.values() or info.si_pid in self._owned
+        if busy:
+            return  # its owner reaps it
+        if info.si_pid != self._candidate:
+            self._candidate = info.si_pid
+            return
+        self._candidate = 0
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(info.si_pid, os.WNOHANG)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from composer.backends.native.supervisor import records as R
 from composer.backends.native.supervisor.client import SupervisorClient
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[3]
 PLAIN = f"{HERE / 'plain_launcher.py'}:PlainProcessLauncher"
 
 
@@ -47,15 +49,19 @@ class Project:
     name: str
     client: SupervisorClient
     ids: list[str] = field(default_factory=list)
+    lower: Path | None = None
+    """The busybox layer, for containers on the real runtime."""
+    cgroups: list[str] = field(default_factory=list)
 
     def add(
         self,
         args: tuple[str, ...],
         *,
         launch: LaunchSpec | None = None,
+        cid: str | None = None,
         **record: Any,
     ) -> str:
-        cid = uuid.uuid4().hex + uuid.uuid4().hex
+        cid = cid or uuid.uuid4().hex + uuid.uuid4().hex
         spec = ContainerSpec(
             name=f"{self.name}-c{len(self.ids) + 1}",
             service="svc",
@@ -74,10 +80,36 @@ class Project:
             "stop_timeout": 2.0,
         }
         fields.update(record)
-        self.root.container(cid).mkdir(parents=True)
+        self.root.container(cid).mkdir(parents=True, exist_ok=True)
         R.write_record(self.root, R.ContainerRecord(**fields))
         self.ids.append(cid)
         return cid
+
+    def add_box(self, *args: str, init: bool = False, **record: Any) -> str:
+        """A container on the real runtime: busybox overlay, Docker's defaults, own cgroup."""
+        from composer.backends.native.runtime import caps
+        from composer.backends.native.runtime.spec import CgroupSpec
+
+        assert self.lower is not None, "use the runtime_project fixture"
+        cid = uuid.uuid4().hex + uuid.uuid4().hex
+        d = self.root.container(cid)
+        for sub in ("upper", "work", "rootfs"):
+            (d / sub).mkdir(parents=True)
+        cgroup = f"composer-test/{self.name}-{cid[:12]}"
+        self.cgroups.append(cgroup)
+        launch = LaunchSpec(
+            id=cid,
+            rootfs=RootfsSpec(
+                str(d / "rootfs"), (str(self.lower),), str(d / "upper"), str(d / "work")
+            ),
+            args=args,
+            env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
+            hostname=cid[:12],
+            capabilities=caps.DOCKER_DEFAULT_CAPS,
+            cgroup=CgroupSpec(cgroup),
+            init=init,
+        )
+        return self.add(args, launch=launch, cid=cid, **record)
 
     poll = staticmethod(poll)
     alive = staticmethod(alive)
@@ -101,17 +133,19 @@ class Project:
             if st.pid and R.same_process(st.pid, st.pid_start_time):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(st.pid, signal.SIGKILL)
-            if st.cgroup_path:
-                with contextlib.suppress(Exception):
-                    from composer.backends.native.runtime.cgroups import Cgroup
+        for path in self.cgroups:
+            from composer.backends.native.runtime.cgroups import Cgroup
 
-                    Cgroup(st.cgroup_path).remove()
+            with contextlib.suppress(OSError, TimeoutError):
+                Cgroup(path).remove()
 
 
-def make_project(tmp_path: Path, launcher: str | None) -> Iterator[Project]:
+def make_project(
+    tmp_path: Path, launcher: str | None, lower: Path | None = None
+) -> Iterator[Project]:
     root = StateRoot(tmp_path / "root").ensure()
     name = f"sv{uuid.uuid4().hex[:10]}"
-    p = Project(root, name, SupervisorClient(root, name, launcher=launcher))
+    p = Project(root, name, SupervisorClient(root, name, launcher=launcher), lower=lower)
     try:
         yield p
     finally:
@@ -122,3 +156,38 @@ def make_project(tmp_path: Path, launcher: str | None) -> Iterator[Project]:
 def plain(tmp_path: Path) -> Iterator[Project]:
     """A project whose supervisor runs containers as plain processes (``plain_launcher.py``)."""
     yield from make_project(tmp_path, PLAIN)
+
+
+def _runtime_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "the native runtime needs root"
+    with open("/proc/filesystems") as f:
+        if "overlay" not in f.read():
+            return "overlayfs is not available"
+    if not os.path.exists("/bin/busybox"):
+        return "busybox-static is not installed"
+    return None
+
+
+@pytest.fixture(scope="session")
+def busybox_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rootfs made as ``scripts/engines.sh`` makes bb:latest (busybox-static and its links)."""
+    reason = _runtime_missing()
+    if reason:
+        from tests.backends.conftest import engine_missing
+
+        engine_missing(reason)
+    spec = importlib.util.spec_from_file_location(
+        "isolation_probes", REPO / "scripts" / "isolation_probes.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    layer: Path = module.make_busybox_rootfs(tmp_path_factory.mktemp("bb") / "lower")
+    return layer
+
+
+@pytest.fixture
+def runtime_project(tmp_path: Path, busybox_layer: Path) -> Iterator[Project]:
+    """A project whose supervisor runs containers with the real runtime."""
+    yield from make_project(tmp_path, None, busybox_layer)
