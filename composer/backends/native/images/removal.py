@@ -43,7 +43,7 @@ def remove(store: ImageStore, ref_or_id: str, force: bool = False) -> RemoveResu
     image loses its names but stays (dangling, its layers under the
     container's overlay) until the container is gone and a prune runs.
     """
-    store._ensure()
+    store.ensure()
     image_id = store.resolve(ref_or_id)
     if image_id is None:
         raise NotFound(f"No such image: {ref_or_id}")
@@ -89,7 +89,7 @@ def _is_tag(store: ImageStore, text: str, image_id: str) -> bool:
 
 def prune(store: ImageStore, all: bool = False) -> RemoveResult:
     """Delete dangling (untagged) images, or with ``all`` every image no container uses."""
-    store._ensure()
+    store.ensure()
     with store.root.locked("images-gc"), store.root.locked("images"):
         tags = dict(store.tags())
         tagged = set(tags.values())

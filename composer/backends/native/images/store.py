@@ -108,7 +108,8 @@ class ImageStore:
 
     # -- paths -----------------------------------------------------------------
 
-    def _ensure(self) -> None:
+    def ensure(self) -> None:
+        """Create the store's directories (once per process)."""
         if self._ready:
             return
         self.root.ensure()
@@ -132,7 +133,7 @@ class ImageStore:
     @contextlib.contextmanager
     def lease(self) -> Iterator[None]:
         """Keep garbage collection away while blobs and layers are added but not yet referenced."""
-        self._ensure()
+        self.ensure()
         with self.root.locked("images-gc", shared=True):
             yield
 
@@ -149,7 +150,7 @@ class ImageStore:
         Nothing is stored unless the content matches: the data goes to a
         temporary file, is checked, and only then renamed into place.
         """
-        self._ensure()
+        self.ensure()
         if expected_digest is not None and self.has_blob(expected_digest):
             return as_digest(expected_digest)
         sha = hashlib.sha256()
@@ -231,7 +232,7 @@ class ImageStore:
                 f"layer media type {media_type!r} is not supported",
                 hint="layers may be tar, tar+gzip or tar+zstd",
             )
-        self._ensure()
+        self.ensure()
         with self.lease():
             if isinstance(blob_digest_or_path, Path):
                 blob = self.ingest_file(blob_digest_or_path)
@@ -346,7 +347,7 @@ class ImageStore:
         return StoredImage(image_id, config, diffs, chains, tuple(layers), tags)
 
     def image_ids(self) -> list[str]:
-        self._ensure()
+        self.ensure()
         return sorted(
             SHA256 + p.name[: -len(".json")]
             for p in (self.base / "configs").iterdir()
@@ -393,7 +394,7 @@ class ImageStore:
         if not self.has_image(image_id):
             raise NotFound(f"no such image: {image_id}")
         name = reference.normalize(ref)
-        self._ensure()
+        self.ensure()
         with self.root.locked("images"):
             tags = dict(self._read_tags())
             if tags.get(name) != image_id:
@@ -404,7 +405,7 @@ class ImageStore:
     def untag(self, ref: str) -> str | None:
         """Remove the tag ``ref``; returns the image id it pointed at, if any."""
         name = reference.normalize(ref)
-        self._ensure()
+        self.ensure()
         with self.root.locked("images"):
             tags = dict(self._read_tags())
             image_id = tags.pop(name, None)

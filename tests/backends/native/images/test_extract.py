@@ -29,7 +29,14 @@ from composer.backends.native.images.extract import (
 )
 from composer.backends.native.images.store import ImageStore
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="device nodes and owners need root")
+
+@pytest.fixture
+def needs_root() -> None:
+    """Device nodes, owners and overlay mounts need root: skip locally, fail in CI."""
+    if os.geteuid() != 0:
+        from tests.backends.conftest import engine_missing
+
+        engine_missing("device nodes, owners and overlay mounts need root")
 
 
 @pytest.fixture
@@ -74,7 +81,7 @@ def _refused(tmp_path: Path, outside: Path, data: bytes, match: str | None = Non
 # -- what a layer creates ------------------------------------------------------
 
 
-@needs_root
+@pytest.mark.usefixtures("needs_root")
 def test_files_dirs_links_nodes_owners_modes(tmp_path: Path, tar: Any) -> None:
     data = (
         tar()
@@ -166,7 +173,9 @@ def _libc_mount(source: str, target: Path, fstype: str, options: str) -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     if libc.mount(source.encode(), str(target).encode(), fstype.encode(), 0, options.encode()):
         err = ctypes.get_errno()
-        pytest.skip(f"overlay mount failed: {os.strerror(err)}")
+        from tests.backends.conftest import engine_missing
+
+        engine_missing(f"overlay mount failed: {os.strerror(err)}")
 
 
 @contextlib.contextmanager
@@ -179,7 +188,7 @@ def _overlay(lowers: list[Path], target: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(target)], check=True)
 
 
-@needs_root
+@pytest.mark.usefixtures("needs_root")
 def test_whiteouts_and_opaque_dirs_in_a_merged_overlay(tmp_path: Path, tar: Any) -> None:
     bottom = tmp_path / "bottom"
     top = tmp_path / "top"
