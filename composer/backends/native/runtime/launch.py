@@ -51,6 +51,18 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
             "the native runtime must run in a child subreaper",
             "call composer.backends.native.runtime.syscalls.set_child_subreaper() first",
         )
+    for ns in spec.namespaces:
+        if ns.type == "user" or (ns.type == "mnt" and ns.path is not None):
+            raise Unsupported(
+                f"container {spec.id}: a {'joined mount' if ns.type == 'mnt' else 'user'} "
+                "namespace is not supported by the native runtime",
+                "remove userns_mode, or use --backend docker",
+            )
+    if spec.namespace("mnt") is None:
+        raise Unsupported(
+            f"container {spec.id}: a container needs its own mount namespace",
+            "keep the mnt entry in LaunchSpec.namespaces",
+        )
     if spec.seccomp == "default" and not spec.privileged:
         seccomp.compiled(frozenset(spec.capabilities))  # once per capability set, in the parent
     layout = host_layout()
@@ -129,8 +141,6 @@ def _intermediate(
                     os.close(fd)
             elif ns.type != "cgroup" or layout.mode == "v2":
                 flags |= syscalls.NS_FLAGS[ns.type]
-        if spec.namespace("mnt") is None:
-            raise process.ChildFailure("unsupported", "a container needs its own mount namespace")
         syscalls.unshare(flags)
         child = os.fork()
         if child == 0:

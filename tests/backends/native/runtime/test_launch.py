@@ -10,6 +10,7 @@ import pytest
 
 from composer.backends.native.runtime.report import ExecutableNotFound, LaunchError
 from composer.backends.native.runtime.spec import MountEntry, NamespaceSpec, Rlimit, Stdio
+from composer.errors import Unsupported
 
 from .conftest import Box
 
@@ -248,3 +249,19 @@ def test_tty_becomes_the_controlling_terminal_and_the_console(box: Box) -> None:
     lines = out.decode().split()
     assert lines[0].startswith("136,")  # PID 1's controlling terminal is the pty
     assert "console" in lines
+
+
+@pytest.mark.parametrize(
+    "namespaces",
+    [
+        (NamespaceSpec("mnt"), NamespaceSpec("user")),
+        (NamespaceSpec("mnt", "/proc/1/ns/mnt"),),
+        (NamespaceSpec("pid"),),
+    ],
+)
+def test_unsupported_namespace_layouts_are_refused_before_forking(
+    box: Box, namespaces: tuple[NamespaceSpec, ...]
+) -> None:
+    with pytest.raises(Unsupported) as info:
+        box.start(box.spec("true", namespaces=namespaces))
+    assert info.value.hint
