@@ -56,8 +56,8 @@ def import_rootfs(
             del doc["history"][0]["comment"]
         raw = json.dumps(doc, separators=(",", ":")).encode()
         image_id = store.put_image(raw, [layer.blob])
-    if ref:
-        store.tag(ref, image_id)
+        if ref:  # under the lease: a prune cannot take the image before it has its name
+            store.tag(ref, image_id)
     return image_id
 
 
