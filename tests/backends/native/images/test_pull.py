@@ -24,15 +24,13 @@ from composer.backends.native.images.manifests import host_platform
 from composer.backends.native.images.pull import pull, short
 from composer.backends.native.images.store import ImageStore
 from composer.errors import BackendError, NotFound, Unavailable
+from tests.backends.native.images.registry_content import craft_image, push_index
+from tests.backends.native.images.registry_fault import Front, FrontRules
 from tests.backends.native.images.registry_server import (  # noqa: F401  (fixtures)
     USERS,
-    Front,
-    FrontRules,
     Registry,
     basic_registry,
-    craft_image,
     plain_registry,
-    push_index,
     pushed,
     registry_workdir,
     token_registry,

@@ -1,5 +1,5 @@
 # ruff: noqa: F811  (the registry fixtures are imported from registry_server)
-"""The registry client against a real docker-registry on 127.0.0.1, and its parsing and errors.
+"""The registry client against a real docker-registry on 127.0.0.1.
 
 The registries (anonymous, htpasswd, token) are Debian's docker-registry
 started by ``registry_server``; bb:latest is pushed to them by docker, other
@@ -10,47 +10,32 @@ a corrupted blob, a connection that breaks off.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import inspect
-import json
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from composer.backends.native.images import registry_errors
 from composer.backends.native.images.auth import CredentialLookup, Credentials, lookup
-from composer.backends.native.images.challenge import parse_www_authenticate
 from composer.backends.native.images.manifests import (
-    ACCEPT,
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
-    OCI_MANIFEST,
     Descriptor,
-    Manifest,
     Platform,
-    host_platform,
-    select_platform,
 )
-from composer.backends.native.images.registry import RegistryClient, base_url, registry_host
-from composer.errors import BackendError, ConfigError, NotFound, Unavailable, Unsupported
+from composer.backends.native.images.registry import RegistryClient
+from composer.errors import BackendError, NotFound, Unavailable
+from tests.backends.native.images.registry_content import craft_image, push_index
+from tests.backends.native.images.registry_fault import BlobHost, Front, FrontRules
 from tests.backends.native.images.registry_server import (  # noqa: F401  (fixtures)
     USERS,
-    BlobHost,
-    Front,
-    FrontRules,
     Registry,
     basic_registry,
-    craft_image,
     docker_env,
     free_port,
     plain_registry,
-    push_index,
     pushed,
     registry_workdir,
     token_registry,
@@ -68,298 +53,6 @@ def client_for(reg: Registry | str, creds: Credentials | None = None) -> Registr
 def bb_layer(client: RegistryClient, repo: str = "x/bb") -> Descriptor:
     manifest = client.get_manifest(repo, "1")
     return manifest.layers[0]
-
-
-# --- names, challenges, platforms ---------------------------------------------------------------
-
-
-def test_docker_hub_names_map_to_registry_1() -> None:
-    assert registry_host("docker.io") == "registry-1.docker.io"
-    assert registry_host("index.docker.io") == "registry-1.docker.io"
-    assert base_url("docker.io") == "https://registry-1.docker.io"
-    assert base_url("ghcr.io") == "https://ghcr.io"
-    assert base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
-    assert base_url("localhost:5000") == "http://localhost:5000"
-    assert base_url("[::1]:5000") == "http://[::1]:5000"
-
-
-def test_accept_header_lists_the_four_manifest_types() -> None:
-    assert ACCEPT.split(", ") == [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST]
-
-
-def test_www_authenticate_bearer_with_commas_in_scope() -> None:
-    header = (
-        'Bearer realm="https://auth.example/token",service="registry.example",'
-        'scope="repository:a/b:pull,push repository:c:pull"'
-    )
-    (challenge,) = parse_www_authenticate(header)
-    assert challenge.scheme == "bearer"
-    assert challenge.params == {
-        "realm": "https://auth.example/token",
-        "service": "registry.example",
-        "scope": "repository:a/b:pull,push repository:c:pull",
-    }
-
-
-def test_www_authenticate_several_challenges_and_escapes() -> None:
-    header = 'Basic realm="say \\"hi\\"", Bearer realm=https://t.example/token , error=x'
-    basic, bearer = parse_www_authenticate(header)
-    assert (basic.scheme, basic.params) == ("basic", {"realm": 'say "hi"'})
-    assert (bearer.scheme, bearer.params) == (
-        "bearer",
-        {"realm": "https://t.example/token", "error": "x"},
-    )
-    assert [c.scheme for c in parse_www_authenticate("Negotiate abc==, Basic realm=r")] == [
-        "negotiate",
-        "basic",
-    ]
-
-
-def _index(entries: list[dict[str, Any]]) -> Manifest:
-    data = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
-    return Manifest(OCI_INDEX, "sha256:" + "0" * 64, json.dumps(data).encode(), data)
-
-
-def _entry(n: int, **platform: str) -> dict[str, Any]:
-    return {
-        "mediaType": OCI_MANIFEST,
-        "digest": "sha256:" + str(n) * 64,
-        "size": 100,
-        "platform": platform,
-    }
-
-
-def test_platform_selection_skips_attestations_and_matches_variants() -> None:
-    index = _index(
-        [
-            _entry(1, os="unknown", architecture="unknown"),
-            _entry(2, os="linux", architecture="arm", variant="v6"),
-            _entry(3, os="linux", architecture="arm", variant="v7"),
-            _entry(4, os="linux", architecture="arm64"),
-            _entry(5, os="linux", architecture="amd64"),
-        ]
-    )
-    pick = lambda text: select_platform(index, Platform.parse(text)).digest[7]  # noqa: E731
-    assert pick("linux/amd64") == "5"
-    assert pick("linux/arm/v7") == "3"
-    assert pick("linux/arm/v6") == "2"
-    assert pick("linux/arm64/v8") == "4"  # no variant on arm64 means v8
-    assert pick("linux/arm64") == "4"
-    with pytest.raises(NotFound) as err:
-        select_platform(index, Platform.parse("linux/s390x"))
-    assert "no matching manifest for linux/s390x" in err.value.message
-    assert "linux/amd64" in (err.value.hint or "") and "unknown" not in (err.value.hint or "")
-    only_attestation = _index([_entry(1, os="unknown", architecture="unknown")])
-    with pytest.raises(NotFound):
-        select_platform(only_attestation, Platform.parse("unknown/unknown"))
-
-
-def test_host_platform_is_linux_on_this_machine() -> None:
-    p = host_platform()
-    assert p.os == "linux" and p.architecture in (
-        "amd64",
-        "arm64",
-        "arm",
-        "386",
-        "ppc64le",
-        "s390x",
-        "riscv64",
-    )
-    with pytest.raises(BackendError):
-        Platform.parse("linux")
-
-
-# --- the error table ------------------------------------------------------------------------------
-
-
-def _all_httpx_errors() -> list[type[BaseException]]:
-    found = [
-        obj
-        for _, obj in inspect.getmembers(httpx, inspect.isclass)
-        if issubclass(obj, httpx.HTTPError)
-    ]
-    return sorted(found, key=lambda c: c.__name__)
-
-
-def test_error_table_names_real_httpx_classes_most_specific_first() -> None:
-    classes = [cls for cls, _ in registry_errors.TRANSPORT_ERRORS]
-    for cls in classes:
-        assert getattr(httpx, cls.__name__) is cls, f"httpx.{cls.__name__} moved or was renamed"
-    for i, cls in enumerate(classes):  # no entry is shadowed by a more general one before it
-        assert not any(issubclass(cls, earlier) for earlier in classes[:i]), cls
-    assert classes[-1] is httpx.HTTPError
-
-
-@pytest.mark.parametrize("cls", _all_httpx_errors(), ids=lambda c: c.__name__)
-def test_every_httpx_error_maps_to_a_composer_error(cls: type[httpx.HTTPError]) -> None:
-    if cls is httpx.HTTPStatusError:
-        request = httpx.Request("GET", "http://127.0.0.1:9/v2/")
-        exc: httpx.HTTPError = cls("boom", request=request, response=httpx.Response(500))
-    else:
-        exc = cls("boom")
-    error = registry_errors.transport_error(exc, "reg.example:5000")
-    assert isinstance(error, BackendError)
-    assert "reg.example:5000" in error.message and "boom" in error.message
-    assert error.hint
-    explicit = {c for c, _ in registry_errors.TRANSPORT_ERRORS}
-    if not cls.__subclasses__() and cls is not httpx.HTTPStatusError:  # raise_for_status unused
-        assert cls in explicit, f"{cls.__name__} has no entry of its own"
-
-
-def test_connection_errors_are_unavailable_and_broken_transfers_retryable() -> None:
-    assert isinstance(registry_errors.transport_error(httpx.ConnectError("x"), "r"), Unavailable)
-    assert isinstance(registry_errors.transport_error(httpx.ConnectTimeout("x"), "r"), Unavailable)
-    assert registry_errors.is_retryable(httpx.RemoteProtocolError("peer closed"))
-    assert registry_errors.is_retryable(httpx.ReadError("reset"))
-    assert registry_errors.is_retryable(httpx.ReadTimeout("slow"))
-    assert not registry_errors.is_retryable(httpx.ConnectError("refused"))
-
-
-def test_status_table() -> None:
-    body = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]})
-    nf = registry_errors.status_error(404, body.encode(), registry="r:1", what="manifest for a:b")
-    assert isinstance(nf, NotFound)
-    assert nf.message == "manifest for a:b not found: manifest unknown"
-    denied = registry_errors.status_error(401, b"", registry="r:1", what="manifest for a:b")
-    assert type(denied) is BackendError and "docker login r:1" in (denied.hint or "")
-    assert isinstance(registry_errors.status_error(503, b"", registry="r", what="w"), Unavailable)
-    assert isinstance(registry_errors.status_error(429, b"", registry="r", what="w"), Unavailable)
-    assert "HTTP 418" in registry_errors.status_error(418, b"x", registry="r", what="w").message
-
-
-def test_registry_modules_keep_httpx_out_of_cli_start_up() -> None:
-    code = (
-        "import sys, composer.backends.native.images.auth, composer.cli; "
-        "sys.exit('httpx' in sys.modules)"
-    )
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-
-
-# --- credentials ----------------------------------------------------------------------------------
-
-
-def _write_config(directory: Path, config: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(config))
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def test_credentials_from_auth_and_username_password(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    _write_config(
-        home / ".docker",
-        {
-            "auths": {
-                "https://index.docker.io/v1/": {"auth": _b64("hubuser:hub:pw")},
-                "http://127.0.0.1:5000/v2/": {"auth": _b64("local:pw")},
-                "reg.example": {"username": "u", "password": "p"},
-                "empty.example": {},
-            }
-        },
-    )
-    env = {"HOME": str(home)}
-    assert lookup("docker.io", env).credentials == Credentials("hubuser", "hub:pw")
-    assert lookup("registry-1.docker.io", env).credentials == Credentials("hubuser", "hub:pw")
-    assert lookup("127.0.0.1:5000", env).credentials == Credentials("local", "pw")
-    assert lookup("reg.example", env).credentials == Credentials("u", "p")
-    assert lookup("empty.example", env).credentials is None
-    assert lookup("other.example", env).credentials is None
-    assert "pw" not in repr(lookup("127.0.0.1:5000", env))
-
-
-def test_docker_config_env_wins_over_home(tmp_path: Path) -> None:
-    _write_config(tmp_path / "home/.docker", {"auths": {"r.example": {"auth": _b64("home:x")}}})
-    _write_config(tmp_path / "dc", {"auths": {"r.example": {"auth": _b64("dc:y")}}})
-    env = {"HOME": str(tmp_path / "home"), "DOCKER_CONFIG": str(tmp_path / "dc")}
-    found = lookup("r.example", env)
-    assert found.credentials == Credentials("dc", "y")
-    assert found.config_path == tmp_path / "dc/config.json"
-    assert lookup("r.example", {}).credentials is None
-
-
-def test_credential_helpers_and_identity_tokens_are_recorded(tmp_path: Path) -> None:
-    _write_config(
-        tmp_path,
-        {
-            "auths": {"r.example": {}, "i.example": {"identitytoken": "tok"}},
-            "credsStore": "desktop",
-            "credHelpers": {"gcr.example": "gcloud"},
-        },
-    )
-    env = {"DOCKER_CONFIG": str(tmp_path), "PATH": str(tmp_path / "empty-bin")}
-    store = lookup("r.example", env)
-    assert store.credentials is None and store.helper == "desktop"
-    assert store.missing_error() is None  # the helper is not asked until a registry wants it
-    asked = store.resolved()
-    assert asked.credentials is None
-    error = asked.missing_error()
-    assert error is not None and "docker-credential-desktop is not installed" in error.message
-    assert "docker login r.example" in (error.hint or "")
-    assert lookup("gcr.example", env).helper == "gcloud"
-    token = lookup("i.example", env)
-    assert token.identity_token and isinstance(token.missing_error(), Unsupported)
-
-
-HELPER = """#!/bin/sh
-read -r server
-echo "$server" >> "$0.log"
-if [ "$server" = "{host}" ]; then
-    printf '{{"ServerURL":"%s","Username":"alice","Secret":"{password}"}}' "$server"
-else
-    echo "credentials not found in native keychain"; exit 1
-fi
-"""
-
-
-def _helper(tmp_path: Path, host: str) -> dict[str, str]:
-    """A docker-credential-composertest that knows alice's password for ``host`` only."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    program = bin_dir / "docker-credential-composertest"
-    program.write_text(HELPER.format(host=host, password=USERS["alice"]))
-    program.chmod(0o755)
-    _write_config(tmp_path / "dc", {"auths": {}, "credsStore": "composertest"})
-    return {"DOCKER_CONFIG": str(tmp_path / "dc"), "PATH": f"{bin_dir}:/usr/bin:/bin"}
-
-
-def test_a_credential_helper_is_asked_when_the_registry_challenges(
-    basic_registry: Registry, plain_registry: Registry, pushed: dict[str, str], tmp_path: Path
-) -> None:
-    env = _helper(tmp_path, basic_registry.host)
-    log = tmp_path / "bin" / "docker-credential-composertest.log"
-    with RegistryClient(plain_registry.host, credentials=lookup(plain_registry.host, env)) as c:
-        c.get_manifest("x/bb", "1")
-    assert not log.exists()  # no challenge, no helper
-    with RegistryClient(basic_registry.host, credentials=lookup(basic_registry.host, env)) as c:
-        assert c.get_manifest("x/bb", "1").media_type == DOCKER_MANIFEST
-        c.get_manifest("x/bb", "1")
-    assert log.read_text().split() == [basic_registry.host]  # asked once
-
-
-def test_a_credential_helper_without_credentials_explains_the_refusal(
-    basic_registry: Registry, pushed: dict[str, str], tmp_path: Path
-) -> None:
-    env = _helper(tmp_path, "elsewhere.example")
-    found = lookup(basic_registry.host, env)
-    client = RegistryClient(basic_registry.host, credentials=found)
-    with client, pytest.raises(BackendError, match="has no credentials for") as err:
-        client.get_manifest("x/bb", "1")
-    assert "docker-credential-composertest" in err.value.message
-
-
-def test_bad_docker_config_is_a_config_error(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text("{nope")
-    with pytest.raises(ConfigError, match="not valid JSON"):
-        lookup("r.example", {"DOCKER_CONFIG": str(tmp_path)})
-    _write_config(tmp_path, {"auths": {"r.example": {"auth": "***"}}})
-    with pytest.raises(ConfigError, match="not base64"):
-        lookup("r.example", {"DOCKER_CONFIG": str(tmp_path)})
-    _write_config(tmp_path, {"auths": {"r.example": {"auth": _b64("nocolon")}}})
-    with pytest.raises(ConfigError, match="user:password"):
-        lookup("r.example", {"DOCKER_CONFIG": str(tmp_path)})
 
 
 # --- against the registry: anonymous, basic, token --------------------------------------------
@@ -486,29 +179,6 @@ def test_an_expired_token_is_renewed_once(token_registry: Registry, pushed: dict
     with client_for(token_registry, ALICE) as client, pytest.raises(BackendError, match="denied"):
         client.get_manifest("x/bb", "1")  # renewed once only, not in a loop
     server.expire_next = 0
-
-
-def test_docker_hub_references_go_to_registry_1(tmp_path: Path) -> None:
-    seen: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        if request.url.path == "/v2/":
-            return httpx.Response(200)
-        body = {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}
-        return httpx.Response(404, json=body)
-
-    from composer.backends.native.images.pull import pull
-    from composer.backends.native.images.store import ImageStore
-    from composer.backends.native.state import StateRoot
-
-    store = ImageStore(StateRoot(tmp_path / "state").ensure())
-    with pytest.raises(NotFound, match="manifest for library/busybox:latest not found"):
-        pull("busybox", store, transport=httpx.MockTransport(answer))
-    assert seen == [
-        "https://registry-1.docker.io/v2/",
-        "https://registry-1.docker.io/v2/library/busybox/manifests/latest",
-    ]
 
 
 # --- redirects, corruption, resume ----------------------------------------------------------------
