@@ -17,6 +17,7 @@ import typer
 from composer.errors import PlanError
 
 if TYPE_CHECKING:
+    from composer.app_lifecycle import Runtime
     from composer.backends.base import Backend, ObservedContainer
     from composer.cli_commands import Session
     from composer.options import GlobalOptions
@@ -103,24 +104,30 @@ def ports_command(
 
 
 def isolate_project(
-    session: Session, options: GlobalOptions, project: Project, flag: bool
-) -> Project:
-    """``--isolate``/``COMPOSER_ISOLATE``: the isolated project, its name told on stderr."""
-    from composer import isolate
+    session: Session, rt: Runtime, services: tuple[str, ...], project: Project, flag: bool
+) -> tuple[Runtime, Project]:
+    """``--isolate``/``COMPOSER_ISOLATE``: the isolated runtime and project.
+
+    Without an explicit name the project is loaded again under a unique one
+    (told on stderr), so that its networks and volumes are named after it.
+    """
+    from dataclasses import replace
+
+    from composer import app_lifecycle, isolate
 
     environ = session.invocation.environ
     if not isolate.wanted(flag, environ):
-        return project
-    given = isolate.name_given(options.project_name, environ)
-    name = None if given else isolate.unique_name(project.name)
-    isolated = isolate.isolate(project, name)
-    if name is not None:
+        return rt, project
+    if not isolate.name_given(rt.options.project_name, environ):
+        name = isolate.unique_name(project.name)
+        rt = replace(rt, options=replace(rt.options, project_name=name))
+        project = app_lifecycle.load(rt, services)
         session.stderr.write(
             f"Isolated project {name}: give -p {name} to later commands "
             f"(composer -p {name} ports --format json)\n"
         )
         session.stderr.flush()
-    return isolated
+    return rt, isolate.isolate(project)
 
 
 def arm_reaper(

@@ -282,7 +282,10 @@ def up_command(
     with _stack(ctx) as stack:
         rt = stack.rt
         project = app_lifecycle.load(rt, request.plan.services)
-        project = cli_ci.isolate_project(stack.session, rt.options, project, isolate)
+        rt, project = cli_ci.isolate_project(
+            stack.session, rt, request.plan.services, project, isolate
+        )
+        stack.rt = rt
         cli_ci.arm_reaper(
             stack.session, rt.options, stack.backend, project.name, reap_pid, logs_dir
         )

@@ -48,13 +48,15 @@ def name_given(project_name: str | None, environ: Mapping[str, str]) -> bool:
     return bool(project_name) or bool(environ.get("COMPOSE_PROJECT_NAME", "").strip())
 
 
-def isolate(project: Project, name: str | None = None) -> Project:
-    """The project with ephemeral host ports, no ``container_name`` and ``name`` (if given)."""
+def isolate(project: Project) -> Project:
+    """The project with ephemeral host ports and no ``container_name``.
+
+    The unique name is not set here: the loader derives the names of the
+    project's networks and volumes from it, so the caller loads the project
+    again under that name (``-p``) before isolating it.
+    """
     services = {}
     for key, service in project.services.items():
         ports = [p.model_copy(update={"published": None}) for p in service.ports]
         services[key] = service.model_copy(update={"ports": ports, "container_name": None})
-    update: dict[str, object] = {"services": services}
-    if name is not None:
-        update["name"] = name
-    return project.model_copy(update=update)
+    return project.model_copy(update={"services": services})
