@@ -108,7 +108,7 @@ def _helper(pid: int, spec: ExecSpec, stdio: Stdio, rep_r: int, rep_w: int) -> N
     code = 1
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
-        os.close(rep_r)
+        process.close_fds_except({rep_w, *stdio})
         fds: list[tuple[str, int]] = []
         for ns in _NS_ORDER:
             theirs = f"/proc/{pid}/ns/{ns}"

@@ -127,8 +127,7 @@ def _intermediate(
 ) -> None:
     code = 1
     try:
-        os.close(go_w)
-        os.close(rep_r)
+        process.close_fds_except({go_r, rep_w, *stdio})
         if os.read(go_r, 1) != b"1":
             os._exit(1)
         flags = 0

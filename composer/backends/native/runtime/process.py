@@ -91,6 +91,21 @@ def setup_stdio(stdin: int, stdout: int, stderr: int, *, tty: bool) -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def close_fds_except(keep: set[int]) -> None:
+    """Close every fd >= 3 not in ``keep`` (a forked child's first step).
+
+    The caller may be a threaded supervisor launching several containers at
+    once: without this, a child would hold the other launches' pipes (and
+    any host directory fd) until it execs.
+    """
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 0x7FFFFFFF)
+
+
 def set_rlimits(rlimits: Iterable[Rlimit]) -> None:
     for r in rlimits:
         key = RLIMITS.get(r.name.lower().removeprefix("rlimit_"))

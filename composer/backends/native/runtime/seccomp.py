@@ -65,6 +65,10 @@ ALWAYS_DENIED: tuple[str, ...] = (
     "tuxcall",
     "vserver",
     "open_by_handle_at",
+    "bdflush",
+    "pciconfig_iobase",
+    "pciconfig_read",
+    "pciconfig_write",
 )
 
 BY_CAPABILITY: dict[str, tuple[str, ...]] = {
@@ -96,7 +100,14 @@ BY_CAPABILITY: dict[str, tuple[str, ...]] = {
     "CAP_SYS_PACCT": ("acct",),
     "CAP_SYS_PTRACE": ("kcmp", "pidfd_getfd", "process_madvise"),
     "CAP_SYS_RAWIO": ("iopl", "ioperm"),
-    "CAP_SYS_TIME": ("settimeofday", "stime", "clock_settime", "clock_settime64", "adjtimex"),
+    "CAP_SYS_TIME": (
+        "settimeofday",
+        "stime",
+        "clock_settime",
+        "clock_settime64",
+        "clock_adjtime",
+        "clock_adjtime64",
+    ),
     "CAP_SYS_TTY_CONFIG": ("vhangup",),
     "CAP_SYS_NICE": ("get_mempolicy", "set_mempolicy", "mbind", "set_mempolicy_home_node"),
     "CAP_SYSLOG": ("syslog",),

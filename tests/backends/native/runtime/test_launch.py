@@ -265,3 +265,15 @@ def test_unsupported_namespace_layouts_are_refused_before_forking(
     with pytest.raises(Unsupported) as info:
         box.start(box.spec("true", namespaces=namespaces))
     assert info.value.hint
+
+
+def test_parallel_launches_from_threads(box: Box) -> None:
+    """The supervisor starts independent containers from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    specs = [box.spec("sh", "-c", "ls /proc/self/fd | wc -l; echo $$") for _ in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(box.run, specs))
+    for r in results:
+        assert r.code == 0
+        assert r.out.split() == ["4", "1"]  # 0, 1, 2 and ls's own directory
