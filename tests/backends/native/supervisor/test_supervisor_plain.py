@@ -242,3 +242,23 @@ def test_start_failure_is_a_backend_error(plain: Project) -> None:
     cid = plain.add((), launch=LaunchSpec(id="x", rootfs=RootfsSpec("/"), args=("/nonexistent",)))
     plain.client.start(cid)
     assert plain.client.wait(cid, 15) == 127
+
+
+def test_attach_with_a_tty(plain: Project) -> None:
+    cid = plain.add(
+        ("sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; read x; echo got $x; exit 5"),
+        tty=True,
+        stdin_open=True,
+    )
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    os.write(in_w, b"hi\n")
+    code = plain.client.attach(cid, stdin=in_r, stdout=out_w)
+    os.close(in_w)
+    os.close(in_r)
+    os.close(out_w)
+    assert code == 5
+    with os.fdopen(out_r, "rb") as f:
+        out = f.read()
+    assert b"is-a-tty\r\n" in out and b"got hi\r\n" in out
+    assert [x.text for x in read_logs(R.log_path(plain.root, cid))][-1] == "got hi\r"
