@@ -46,6 +46,7 @@ from composer.backends.native.supervisor.records import (
     EXIT_UNKNOWN,
     ContainerRecord,
     ContainerRunState,
+    HealthcheckRecord,
     HealthState,
     HookRecord,
     ProbeResult,
@@ -83,6 +84,14 @@ def parse_signal(name: str | int) -> int:
         with contextlib.suppress(KeyError):
             return int(signals.Signals[text if text.startswith("SIG") else f"SIG{text}"])
     raise BackendError(f"invalid signal: {name}", "use a name such as SIGTERM or a number")
+
+
+def _check(record: ContainerRecord) -> HealthcheckRecord | None:
+    """The container's healthcheck, unless it has none or it is disabled (``NONE``)."""
+    check = record.healthcheck
+    if check is None or not check.test or check.test[0] == "NONE":
+        return None
+    return check
 
 
 @dataclass(eq=False)
@@ -329,7 +338,7 @@ class ProjectManager:
                 exit_code_known=True,
                 restart_count=m.tracker.restart_count,
                 stopped_by_user=False,
-                health=HealthState() if m.record.healthcheck else None,
+                health=HealthState() if _check(m.record) else None,
                 ports=(),
                 error="",
             )
@@ -416,13 +425,14 @@ class ProjectManager:
     def _record_exit(self, m: Managed, **changes: Any) -> None:
         """Record the end of a run and, in the same step, whether and when it restarts."""
         code = changes["exit_code"]
+        now = self.clock.now()
         with self.lock:
             delay = m.tracker.exited(code, stopped_by_user=m.state.stopped_by_user)
             self._save(
                 m,
                 status="exited" if delay is None else "restarting",
                 pid=0,
-                finished_at=self.clock.now(),
+                finished_at=now,
                 restart_count=m.tracker.restart_count,
                 **changes,
             )
@@ -431,6 +441,9 @@ class ProjectManager:
                 self._schedule_restart(m, delay)
         if delay is None:
             self.on_idle()
+        else:
+            # Only state.json's last exit is seen by the event log; a restarted run's is not.
+            self._event(m, "die", when=now, exitCode=str(code))
 
     def _schedule_restart(self, m: Managed, delay: float) -> None:
         def fire() -> None:
@@ -444,6 +457,7 @@ class ProjectManager:
                     m.restart_timer = None
                 try:
                     self._start(m, by_user=False)
+                    self._event(m, "start")
                 except Exception as exc:
                     log.warning("container %s: restart failed: %s", m.id, exc)
                     with self.lock:
@@ -618,7 +632,7 @@ class ProjectManager:
             m.log.write("stderr", f"{kind} hook exited with {result.exit_code}\n".encode())
 
     def _schedule_probe(self, m: Managed, run: int) -> None:
-        check = m.record.healthcheck
+        check = _check(m.record)
         if check is None:
             return
         delay = H.probe_interval(check, m.state.started_at, self.clock.now())
@@ -656,8 +670,30 @@ class ProjectManager:
         with self.lock:
             if m.run != run or m.state.health is None:
                 return
+            before = m.state.health.status
             health = H.apply_probe(m.state.health, result, check, m.state.started_at)
             self._save(m, health=health)
+        if health.status != before:
+            self._event(m, f"health_status: {health.status}")
+
+    def _event(self, m: Managed, action: str, when: float | None = None, **attrs: str) -> None:
+        """Append to the project's event log what happened without a client asking."""
+        from composer.backends.native import events
+
+        spec = m.record.spec
+        labels = spec.get("labels") or {}
+        attributes = {**labels, "name": m.record.name, "image": str(spec.get("image")), **attrs}
+        events.record(
+            self.root,
+            self.project,
+            "container",
+            action,
+            m.id,
+            m.record.name,
+            service=m.record.service,
+            attributes=attributes,
+            when=when,
+        )
 
     # --- shutdown -------------------------------------------------------------------------
 

@@ -88,6 +88,13 @@ def test_restart_on_failure_two(plain: Project) -> None:
     st = plain.state(cid)
     assert (st.exit_code, st.restart_count) == (1, 2)
     assert logs(plain, cid) == [("stdout", "run")] * 3
+    # The restarts the supervisor made are in the event log (the last exit is in state.json).
+    from composer.backends.native import events
+
+    actions = [
+        (e.action, e.attributes.get("exitCode")) for e in events.read(plain.root, plain.name)
+    ]
+    assert actions == [("die", "1"), ("start", None), ("die", "1"), ("start", None)]
 
 
 def test_no_restart_after_a_user_stop(plain: Project) -> None:
@@ -158,6 +165,10 @@ def test_healthcheck_runs_and_changes_status(plain: Project, tmp_path: Any) -> N
     plain.poll(lambda: (plain.state(cid).health or R.HealthState()).status == "healthy")
     log = plain.state(cid).health.log  # type: ignore[union-attr]
     assert 1 <= len(log) <= 5 and log[-1].exit_code == 0
+    from composer.backends.native import events
+
+    actions = [e.action for e in events.read(plain.root, plain.name)]
+    assert actions == ["health_status: unhealthy", "health_status: healthy"]
     plain.client.kill(cid)
 
 
@@ -262,3 +273,10 @@ def test_attach_with_a_tty(plain: Project) -> None:
         out = f.read()
     assert b"is-a-tty\r\n" in out and b"got hi\r\n" in out
     assert [x.text for x in read_logs(R.log_path(plain.root, cid))][-1] == "got hi\r"
+
+
+def test_a_disabled_healthcheck_never_probes(plain: Project) -> None:
+    cid = plain.add(("sleep", "100"), healthcheck=R.HealthcheckRecord(("NONE",), interval=0.05))
+    plain.client.start(cid)
+    assert plain.state(cid).health is None
+    plain.client.kill(cid)
