@@ -148,11 +148,6 @@ class RegistryClient:
     def close(self) -> None:
         self._client.close()
 
-    @property
-    def name(self) -> str:
-        """The registry as users write it, for messages."""
-        return self.domain
-
     # -- requests ------------------------------------------------------------------------------
 
     def ping(self) -> Challenge | None:
