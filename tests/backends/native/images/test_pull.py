@@ -14,7 +14,9 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +25,13 @@ from composer.backends.base import ProgressUpdate
 from composer.backends.native.images.manifests import host_platform
 from composer.backends.native.images.pull import pull, short
 from composer.backends.native.images.store import ImageStore
-from composer.errors import BackendError, NotFound, Unavailable
-from tests.backends.native.images.registry_content import craft_image, push_index
+from composer.errors import BackendError, NotFound, Unavailable, Unsupported
+from tests.backends.native.images.registry_content import (
+    craft_image,
+    push_blob,
+    push_index,
+    push_manifest,
+)
 from tests.backends.native.images.registry_fault import Front, FrontRules
 from tests.backends.native.images.registry_server import (  # noqa: F401  (fixtures)
     USERS,
@@ -290,3 +297,70 @@ def test_layer_ids_in_progress_are_short_digests() -> None:
 def test_importing_pull_does_not_import_httpx() -> None:
     code = "import sys, composer.backends.native.images.pull; sys.exit('httpx' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- refusals before any layer is downloaded -----------------------------------------------------
+
+
+def _variant(
+    upload: httpx.Client, base: str, repo: str, change: Callable[[dict[str, Any]], None]
+) -> str:
+    """Push a copy of a crafted image's manifest after ``change``; its tag."""
+    crafted = craft_image(upload, base, repo, "orig", [({"f": b"x\n"}, "gzip")])
+    manifest = upload.get(
+        f"{base}/v2/{repo}/manifests/{crafted.manifest_digest}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    ).json()
+    change(manifest)
+    push_manifest(upload, base, repo, "bad", manifest, manifest["mediaType"])
+    return "bad"
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("nondistributable", Unsupported, "has media type"),
+        ("artifact", Unsupported, "is not a container image"),
+        ("diff-ids", BackendError, "lists 2 layers but its manifest has 1"),
+    ],
+)
+def test_images_composer_cannot_use_are_refused_before_downloading(
+    plain_registry: Registry,
+    upload: httpx.Client,
+    store: ImageStore,
+    case: str,
+    error: type[BackendError],
+    message: str,
+) -> None:
+    base, repo = plain_registry.url, f"refuse/{case}"
+
+    def change(manifest: dict[str, Any]) -> None:
+        if case == "nondistributable":
+            kind = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            manifest["layers"][0]["mediaType"] = kind
+        elif case == "artifact":
+            config = b'{"name":"chart","version":"1.0.0"}'
+            manifest["config"] = {
+                "mediaType": "application/vnd.cncf.helm.config.v1+json",
+                "digest": push_blob(upload, base, repo, config),
+                "size": len(config),
+            }
+        else:
+            config = json.loads(
+                upload.get(f"{base}/v2/{repo}/blobs/{manifest['config']['digest']}").content
+            )
+            config["rootfs"]["diff_ids"].append(config["rootfs"]["diff_ids"][0])
+            raw = json.dumps(config).encode()
+            manifest["config"]["digest"] = push_blob(upload, base, repo, raw)
+            manifest["config"]["size"] = len(raw)
+
+    tag = _variant(upload, base, repo, change)
+    front = Front(base, FrontRules())
+    try:
+        with pytest.raises(error, match=message):
+            pull(f"{front.host}/{repo}:{tag}", store)
+        layer_gets = [p for p, _ in front.requests if "/blobs/" in p]
+        assert len(layer_gets) <= 1  # at most the config, never a layer
+        assert store.resolve(f"{front.host}/{repo}:{tag}") is None
+    finally:
+        front.close()
