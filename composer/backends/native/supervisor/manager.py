@@ -515,13 +515,14 @@ class ProjectManager:
         self._signal(m, signo, thaw=final)
 
     def _signal(self, m: Managed, signo: int, *, thaw: bool) -> None:
+        # Under the lock: ``_finish`` closes the pidfd under it, so the fd number
+        # can never have been reused for another process's pidfd here.
         with self.lock:
-            pidfd, pid, paused = m.pidfd, m.state.pid, m.state.status == "paused"
-            launched = m.launched
-        if pid <= 0:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            send_signal(pidfd, pid, signo)
+            if m.state.pid <= 0 or m.pidfd < 0:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                send_signal(m.pidfd, m.state.pid, signo)
+            paused, launched = m.state.status == "paused", m.launched
         if thaw and paused and launched is not None:
             with contextlib.suppress(Exception):
                 self.launcher.thaw(launched)
