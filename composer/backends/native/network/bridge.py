@@ -167,39 +167,37 @@ def _free_eth(ipr: Any) -> str:
 def plumb(target: int | str, p: Plumbing) -> tuple[str, str]:
     """Create the veth, attach the host end to the bridge, configure the container end.
 
-    Returns ``(ifname inside the container, its MAC address)``. On any failure
-    the host end is deleted again (which removes the peer with it).
+    The peer is created in the namespace under a temporary name and renamed
+    there to ``interface_name`` or the first free ``ethN``, so the
+    namespace is visited once. Returns ``(ifname inside the container, its
+    MAC address)``. On any failure the host end is deleted again (which
+    removes the peer with it).
     """
-    with netns_fd(target) as fd:
-        ifname = p.ifname or in_netns(fd, lambda: _with_ipr(_free_eth))
-        with _ipr() as ipr:
-            bridges = ipr.link_lookup(ifname=p.bridge)
-            if not bridges:
-                raise NotFound(f"bridge {p.bridge} is missing", "recreate the network")
-            if ipr.link_lookup(ifname=p.host_ifname):
-                raise Conflict(f"interface {p.host_ifname} exists already",
-                               "the container is already connected to this network")  # fmt: skip
-            peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd}
-            kw: dict[str, Any] = {"ifname": p.host_ifname, "kind": "veth", "peer": peer}
-            if p.mtu:
-                kw["mtu"] = p.mtu
-                peer["mtu"] = p.mtu
-            try:
-                ipr.link("add", **kw)
-            except Exception as exc:
-                if _code(exc) == errno.EEXIST:
-                    raise Conflict(f"interface {ifname} exists already in the container",
-                                   "pick another interface_name") from exc  # fmt: skip
-                raise BackendError(f"cannot create veth {p.host_ifname}: {exc}") from exc
-            try:
-                idx = ipr.link_lookup(ifname=p.host_ifname)[0]
-                ipr.link("set", index=idx, master=bridges[0], state="up")
-                mac = in_netns(fd, lambda: _with_ipr(lambda c: _configure_inside(c, ifname, p)))
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    ipr.link("del", ifname=p.host_ifname)
-                raise
-    return ifname, mac
+    temp = "cmt" + p.host_ifname[3:]
+    with netns_fd(target) as fd, _ipr() as ipr:
+        bridges = ipr.link_lookup(ifname=p.bridge)
+        if not bridges:
+            raise NotFound(f"bridge {p.bridge} is missing", "recreate the network")
+        peer: dict[str, Any] = {"ifname": temp, "net_ns_fd": fd}
+        kw: dict[str, Any] = {"ifname": p.host_ifname, "kind": "veth", "peer": peer}
+        if p.mtu:
+            kw["mtu"] = p.mtu
+            peer["mtu"] = p.mtu
+        try:
+            ipr.link("add", **kw)
+        except Exception as exc:
+            if _code(exc) == errno.EEXIST:
+                hint = "the container is already connected to this network"
+                raise Conflict(f"interface {p.host_ifname} exists already", hint) from exc
+            raise BackendError(f"cannot create veth {p.host_ifname}: {exc}") from exc
+        try:
+            idx = ipr.link_lookup(ifname=p.host_ifname)[0]
+            ipr.link("set", index=idx, master=bridges[0], state="up")
+            return in_netns(fd, lambda: _with_ipr(lambda c: _configure_inside(c, temp, p)))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                ipr.link("del", ifname=p.host_ifname)
+            raise
 
 
 def _with_ipr(fn: Callable[[Any], T]) -> T:
@@ -207,11 +205,19 @@ def _with_ipr(fn: Callable[[Any], T]) -> T:
         return fn(ipr)
 
 
-def _configure_inside(ipr: Any, ifname: str, p: Plumbing) -> str:
+def _configure_inside(ipr: Any, temp: str, p: Plumbing) -> tuple[str, str]:
     lo = ipr.link_lookup(ifname="lo")
     if lo:
         ipr.link("set", index=lo[0], state="up")
-    idx = ipr.link_lookup(ifname=ifname)[0]
+    idx = ipr.link_lookup(ifname=temp)[0]
+    ifname = p.ifname or _free_eth(ipr)
+    try:
+        ipr.link("set", index=idx, ifname=ifname)
+    except Exception as exc:
+        if _code(exc) == errno.EEXIST:
+            raise Conflict(f"interface {ifname} exists already in the container",
+                           "pick another interface_name") from exc  # fmt: skip
+        raise
     if p.mac:
         ipr.link("set", index=idx, address=p.mac)
     for addr in (p.ipv4, p.ipv6):
@@ -229,7 +235,7 @@ def _configure_inside(ipr: Any, ifname: str, p: Plumbing) -> str:
                 if _code(exc) != errno.EEXIST:
                     raise
     link = ipr.get_links(idx)[0]
-    return str(link.get_attr("IFLA_ADDRESS"))
+    return ifname, str(link.get_attr("IFLA_ADDRESS"))
 
 
 def unplumb(host_ifname: str) -> None:

@@ -236,10 +236,13 @@ class NetworkManager:
         host_if = host_ifname(rec.id, container_id)
         path = self._endpoint_path(name, container_id)
         with self._net_lock(name):
-            if path.exists() and br.link_exists(host_if):
-                raise Conflict(f"container {container_id[:12]} is already connected to {name}",
-                               "disconnect it first")  # fmt: skip
-            br.delete_link(host_if)  # a stale end from a container that died unannounced
+            if br.link_exists(host_if):
+                if path.exists():
+                    raise Conflict(
+                        f"container {container_id[:12]} is already connected to {name}",
+                        "disconnect it first",
+                    )
+                br.delete_link(host_if)  # a stale end from a container that died unannounced
             if att.ipv6_address and not rec.ipv6:
                 raise ConfigError(
                     f"ipv6_address {att.ipv6_address} given but network {name} has no IPv6",

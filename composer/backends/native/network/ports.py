@@ -249,32 +249,40 @@ class PortProxies:
 
 
 async def _serve_tcp(proxy: _Proxy) -> Any:
-    conns: set[asyncio.Task[None]] = set()
+    # Open connections are ended by closing their transports, never by cancelling the
+    # handler tasks (asyncio's stream server would log a cancelled handler as an error).
+    writers: set[asyncio.StreamWriter] = set()
+    done: set[asyncio.Future[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        conns.add(task)
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add(finished)
+        writers.add(writer)
         try:
-            up_r, up_w = await asyncio.open_connection(*proxy.target)
-        except OSError:
-            writer.close()
-            conns.discard(task)
-            return
-        try:
-            await asyncio.gather(_pipe(reader, up_w), _pipe(up_r, writer))
+            try:
+                up_r, up_w = await asyncio.open_connection(*proxy.target)
+            except OSError:
+                return
+            writers.add(up_w)
+            try:
+                await asyncio.gather(_pipe(reader, up_w), _pipe(up_r, writer))
+            finally:
+                up_w.close()
+                writers.discard(up_w)
         finally:
-            for w in (writer, up_w):
-                w.close()
-            conns.discard(task)
+            writer.close()
+            writers.discard(writer)
+            done.discard(finished)
+            finished.set_result(None)
 
     server = await asyncio.start_server(handle, sock=proxy.sock)
 
     async def close() -> None:
         server.close()
-        for task in list(conns):
-            task.cancel()
-        await asyncio.gather(*conns, return_exceptions=True)
+        for w in list(writers):
+            w.transport.abort()
+        if done:
+            await asyncio.wait(list(done), timeout=5)
 
     return close
 

@@ -13,6 +13,8 @@ import pytest
 from composer.backends.native.network import NetworkManager, hosts_file, resolv_conf
 from composer.backends.native.network.bridge import link_exists
 from composer.backends.native.network.firewall import TABLE, tag
+from composer.backends.native.network.ipam import AddressBook
+from composer.backends.native.network.manager import host_ifname
 from composer.backends.specs import NetworkAttachment, NetworkSpec
 from composer.errors import Conflict, NotFound, Unsupported
 
@@ -57,6 +59,13 @@ def test_refusals(manager: NetworkManager, netns: Any, uid: str) -> None:
         manager.remove(rec.name)
     with pytest.raises(NotFound, match="does not exist"):
         manager.connect(rec.name, 999_999_999, f"{uid}d", attach(rec.name))
+    other = netns()
+    with pytest.raises(Conflict, match="interface lo exists"):
+        manager.connect(rec.name, other.path, f"{uid}e", attach(rec.name, interface_name="lo"))
+    assert manager.endpoint(rec.name, f"{uid}e") is None
+    assert not link_exists(host_ifname(rec.id, f"{uid}e"))  # the failed veth was removed
+    book = AddressBook(manager.root.network(rec.name) / "ipam.json")
+    assert f"{uid}e" not in book.entries.values()  # and its address released
     assert [e.container_id for e in manager.endpoints(rec.name)] == [f"{uid}c"]
     manager.disconnect(rec.name, f"{uid}c")
     manager.disconnect(rec.name, f"{uid}c")  # idempotent

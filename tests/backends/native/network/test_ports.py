@@ -158,3 +158,17 @@ def test_all_addresses_include_ipv6_loopback(proxies: Any, echo: int) -> None:
     (b,) = proxies.publish("c1", "127.0.0.1", [PortSpec(target=echo)])
     assert roundtrip(b.host_port or 0, b"over v6", host="::1") == b"over v6"
     assert proxies.bindings("c1") == [b]  # the [::] twin is served, not reported
+
+
+def test_unpublish_ends_open_connections(proxies: Any, echo: int) -> None:
+    (b,) = proxies.publish("c1", "127.0.0.1", [PortSpec(target=echo)])
+    with socket.create_connection(("127.0.0.1", b.host_port or 0), timeout=5) as c:
+        c.sendall(b"a")
+        assert c.recv(10) == b"a"
+        proxies.unpublish("c1")
+        c.settimeout(5)
+        try:
+            data = c.recv(10)
+        except ConnectionResetError:
+            data = b""
+        assert data == b""  # closed by the proxy (a timeout here would fail the test)
