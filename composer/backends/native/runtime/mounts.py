@@ -192,11 +192,14 @@ def mount_defaults(root_fd: int, spec: LaunchSpec, layout: Layout) -> None:
         S.MS_NOSUID | S.MS_NOEXEC,
         "newinstance,ptmxmode=0666,mode=0620,gid=5",
     )
-    _mount_at(root_fd, "/dev/shm", "shm", "tmpfs", nse, f"mode=1777,size={spec.shm_size}")
-    if spec.namespace("ipc") is not None:
-        _mount_at(root_fd, "/dev/mqueue", "mqueue", "mqueue", nse)
+    shm_source = _shared_shm(spec)
+    if shm_source is None:
+        _mount_at(root_fd, "/dev/shm", "shm", "tmpfs", nse, f"mode=1777,size={spec.shm_size}")
     else:
-        _mount_at(root_fd, "/dev/mqueue", "/dev/mqueue", None, S.MS_BIND | S.MS_REC)
+        _mount_at(root_fd, "/dev/shm", shm_source, None, S.MS_BIND | S.MS_REC)
+    # An mqueue mount shows the queues of the mounter's IPC namespace: the
+    # container's own, or the host's with ``ipc: host``.
+    _mount_at(root_fd, "/dev/mqueue", "mqueue", "mqueue", nse)
     sys_flags = nse if spec.privileged else nse | S.MS_RDONLY
     if spec.namespace("net") is not None or spec.privileged:
         _mount_at(root_fd, "/sys", "sysfs", "sysfs", sys_flags)
@@ -209,6 +212,17 @@ def mount_defaults(root_fd: int, spec: LaunchSpec, layout: Layout) -> None:
     cgroup_path = spec.cgroup.path if spec.cgroup is not None else None
     mount_cgroups(root_fd, readonly=not spec.privileged, layout=layout, cgroup_path=cgroup_path)
     make_devices(root_fd, spec.devices, tty=spec.tty)
+
+
+def _shared_shm(spec: LaunchSpec) -> str | None:
+    """The host's ``/dev/shm`` when the container shares the host's IPC namespace (as Docker).
+
+    A joined IPC namespace (``ipc: container:x``) shares System V IPC but
+    gets its own ``/dev/shm``: the other container's lives in a mount
+    namespace that the kernel refuses as a bind source (Docker keeps that
+    tmpfs on the host instead).
+    """
+    return "/dev/shm" if spec.namespace("ipc") is None else None
 
 
 def mount_cgroups(root_fd: int, *, readonly: bool, layout: Layout, cgroup_path: str | None) -> None:

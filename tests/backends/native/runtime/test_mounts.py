@@ -205,3 +205,17 @@ def test_option_parsing() -> None:
     assert prop == S.MS_PRIVATE | S.MS_REC
     assert data == "size=1m"
     assert mounts.parse_options(["ro", "rw"])[0] == 0
+
+
+def test_host_ipc_namespace_shares_the_hosts_dev_shm(box: Box) -> None:
+    from composer.backends.native.runtime.spec import NamespaceSpec
+
+    name = f"composer-test-{os.getpid()}-{id(box)}"
+    with open(f"/dev/shm/{name}", "w") as f:
+        f.write("from host")
+    try:
+        namespaces = tuple(NamespaceSpec(t) for t in ("mnt", "uts", "pid", "net"))
+        r = box.sh(f"cat /dev/shm/{name}", namespaces=namespaces)
+    finally:
+        os.unlink(f"/dev/shm/{name}")
+    assert r.out == "from host"
