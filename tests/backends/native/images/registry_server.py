@@ -377,17 +377,24 @@ def pushed(plain_registry: Registry, registry_workdir: Path) -> dict[str, str]:
     if not docker_available():
         engine_missing("no Docker engine to push bb:latest with")
     env = docker_env(registry_workdir / "docker-config")
-    image_id = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{.Id}}", "bb:latest"],
+    inspect = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Id}} {{json .RootFS.Layers}}", "bb:latest"],
         capture_output=True,
         text=True,
         env=env,
     ).stdout.strip()
-    if not image_id:
+    if not inspect:
         engine_missing("bb:latest is missing: run `bash scripts/engines.sh start`")
+    image_id, layers = inspect.split(" ", 1)
     docker_push("bb:latest", plain_registry.host, "x/bb:1", env)
     docker_push("bb:latest", plain_registry.host, "public/bb:1", env)
-    return {"repo": "x/bb", "tag": "1", "public": "public/bb", "image_id": image_id}
+    return {
+        "repo": "x/bb",
+        "tag": "1",
+        "public": "public/bb",
+        "image_id": image_id,
+        "layers": layers,
+    }
 
 
 @pytest.fixture(scope="session")
