@@ -19,8 +19,8 @@ from composer.errors import PlanError
 PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 ANSI_MODES = ("never", "always", "auto")
 BACKENDS = ("native", "docker")
-DEFAULT_BACKEND = "docker"
-"""The Docker Engine until the native engine ships; then the native one."""
+DEFAULT_BACKEND = "native"
+"""composer's own engine; ``--backend docker`` (or ``COMPOSER_BACKEND=docker``) picks dockerd."""
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 

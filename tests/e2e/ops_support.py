@@ -86,7 +86,7 @@ def composer(
     environ.update({"COMPOSE_ANSI": "never", "COMPOSE_PROGRESS": "plain"})
     environ.update(env or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "composer", *args],
+        [sys.executable, "-m", "composer", "--backend", "docker", *args],
         cwd=cwd,
         env=environ,
         input=stdin,

@@ -93,7 +93,7 @@ class Stack:
 
     def cli(self, *args: str, stdin: str | None = None, progress: str = "plain") -> Run:
         proc = subprocess.run(
-            [sys.executable, "-m", "composer", "-p", self.name, *args],
+            [sys.executable, "-m", "composer", "--backend", "docker", "-p", self.name, *args],
             cwd=self.root,
             env=_environ(progress),
             input=stdin,
@@ -106,7 +106,7 @@ class Stack:
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "composer", "-p", self.name, *args],
+            [sys.executable, "-m", "composer", "--backend", "docker", "-p", self.name, *args],
             cwd=self.root,
             env=_environ("plain"),
             stdout=subprocess.PIPE,

@@ -294,7 +294,7 @@ def composer_bytes(stack: Stack, cwd: Path, *args: str) -> bytes:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE")}
     proc = subprocess.run(
-        [sys.executable, "-m", "composer", "-p", stack.name, *args],
+        [sys.executable, "-m", "composer", "--backend", "docker", "-p", stack.name, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
