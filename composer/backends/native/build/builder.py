@@ -110,6 +110,7 @@ class Builder:
         self.log: Log = log or (lambda _line: None)
         self._step = 0
         self._no_cache = False
+        self.extra_contexts: Mapping[str, str] = {}
 
     @property
     def cache_dir(self) -> Path:
@@ -121,6 +122,7 @@ class Builder:
         """Build ``spec``; tag the result with ``spec.tag`` and ``spec.tags``; return its id."""
         started = time.monotonic()
         self._no_cache = spec.no_cache
+        self.extra_contexts = spec.additional_contexts
         context = BuildContext.open(spec.context, spec.dockerfile)
         df = self._dockerfile(spec, context)
         target = df.stage(spec.target)
@@ -227,6 +229,9 @@ class Builder:
                 list(parent.layers),
                 _sha("stage", parent.key),
             )
+        extra = self.extra_contexts.get(ref)
+        if extra is not None and extra.startswith("docker-image://"):
+            ref = extra.removeprefix("docker-image://")
         if ref == "scratch":
             return _Stage(stage.index, stage.name, IC.scratch_config(), [], _sha("scratch"))
         image = self._image(ref, pull=spec.pull)

@@ -162,6 +162,20 @@ def plan_copy(
         h.update(f"heredoc {doc.name}\0".encode() + data)
     patterns = [w for w in words[:-1] if not w.startswith("<<")] if inst.heredocs else words[:-1]
     source_from = inst.flags.get("from")
+    extra = builder.extra_contexts.get(source_from) if source_from else None
+    if extra is not None:
+        # build.additional_contexts: another directory, or an image by reference.
+        if extra.startswith("docker-image://"):
+            source_from = extra.removeprefix("docker-image://")
+        elif "://" in extra or extra.startswith("service:"):
+            raise df.error(
+                inst,
+                f"--from={source_from}: additional context {extra!r} is not supported here",
+                hint="use a local directory or docker-image://<ref>",
+            )
+        else:
+            context = BuildContext.open(extra)
+            source_from = None
     if source_from is not None:
         if inst.keyword != "COPY":
             raise df.error(inst, "--from is only for COPY")

@@ -227,3 +227,88 @@ def test_a_native_build_runs_the_same_in_docker(
         subprocess.run(["docker", "rmi", "-f", unique_tag], capture_output=True)
     assert docker == native
     assert native.startswith("main\nbuilt natively\n")
+
+
+def test_onbuild_shell_labels_and_tags(store: ImageStore, ctx: Path, unique_tag: str) -> None:
+    parent = build(
+        store,
+        ctx,
+        """\
+        FROM bb:latest
+        SHELL ["/bin/sh", "-ec"]
+        RUN test "$-" != "${-#*e}" && echo errexit-on > /shell
+        ONBUILD RUN echo triggered > /trigger
+        """,
+    )
+    store.tag("onbuild-parent:1", parent)
+    assert run_image(store, parent, "cat", "/shell").output == "errexit-on\n"
+    assert run_image(store, parent, "ls", "/trigger").code != 0
+    child = build(
+        store,
+        ctx,
+        'FROM onbuild-parent:1\nCMD ["cat", "/trigger"]\n',
+        labels={"org.example.built-by": "composer"},
+        tags=(unique_tag,),
+    )
+    assert run_image(store, child).output == "triggered\n"
+    image = store.image(child)
+    assert image.config["config"]["Labels"] == {"org.example.built-by": "composer"}
+    assert "OnBuild" not in image.config["config"] or not image.config["config"]["OnBuild"]
+    assert store.resolve(unique_tag) == child == store.resolve("app:test")
+
+
+def test_add_from_a_url(store: ImageStore, ctx: Path) -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"downloaded over http\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/files/payload.txt"
+        image_id = build(store, ctx, f"FROM bb:latest\nADD {url} /opt/\n")
+    finally:
+        server.shutdown()
+    ran = run_image(
+        store, image_id, "sh", "-c", "cat /opt/payload.txt; stat -c %a /opt/payload.txt"
+    )
+    assert ran.output == "downloaded over http\n600\n"
+
+
+def test_additional_contexts_inline_dockerfile_and_its_ignore_file(
+    store: ImageStore, ctx: Path, tmp_path: Path
+) -> None:
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "shared.txt").write_text("from another context\n")
+    (ctx / "custom.Dockerfile").write_text("FROM bb:latest\nCOPY . /ctx/\n")
+    (ctx / "custom.Dockerfile.dockerignore").write_text("src\n*.Dockerfile*\n")
+    (ctx / ".dockerignore").write_text("notes.txt\n")  # loses to custom.Dockerfile.dockerignore
+    image_id = Builder(store, runner=RuntimeStepRunner(store.root.tmp)).build(
+        BuildSpec(tag="app:custom", context=str(ctx), dockerfile="custom.Dockerfile")
+    )
+    listing = run_image(store, image_id, "ls", "-a", "/ctx").output.split()
+    # custom.Dockerfile.dockerignore wins: src and the Dockerfile are out, notes.txt is in.
+    assert sorted(listing) == [".", "..", ".dockerignore", "notes.txt"]
+    inline = Builder(store, runner=RuntimeStepRunner(store.root.tmp)).build(
+        BuildSpec(
+            tag="app:inline",
+            context=str(ctx),
+            dockerfile_inline=(
+                'FROM base\nCOPY --from=shared shared.txt /s.txt\nCMD ["cat", "/s.txt"]\n'
+            ),
+            additional_contexts={"shared": str(extra), "base": "docker-image://bb:latest"},
+        )
+    )
+    assert run_image(store, inline).output == "from another context\n"
