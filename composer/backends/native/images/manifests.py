@@ -15,7 +15,7 @@ import platform as platform_module
 from dataclasses import dataclass
 from typing import Any
 
-from composer.errors import BackendError, NotFound, Unsupported
+from composer.errors import BackendError, ConfigError, NotFound, Unsupported
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -86,7 +86,7 @@ class Platform:
     def parse(cls, text: str) -> Platform:
         parts = text.strip().lower().split("/")
         if len(parts) not in (2, 3) or not all(parts):
-            raise BackendError(
+            raise ConfigError(
                 f"invalid platform {text!r}", hint="write OS/ARCH[/VARIANT], e.g. linux/arm64/v8"
             )
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)

@@ -30,7 +30,7 @@ from composer.backends.native.images.manifests import (
     select_platform,
 )
 from composer.backends.native.images.registry import base_url, registry_host
-from composer.errors import BackendError, NotFound, Unavailable
+from composer.errors import BackendError, ConfigError, NotFound, Unavailable
 
 # --- names, challenges, platforms ---------------------------------------------------------------
 
@@ -127,7 +127,7 @@ def test_host_platform_is_linux_on_this_machine() -> None:
         "s390x",
         "riscv64",
     )
-    with pytest.raises(BackendError):
+    with pytest.raises(ConfigError, match="invalid platform"):
         Platform.parse("linux")
 
 
