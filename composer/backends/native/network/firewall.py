@@ -46,6 +46,8 @@ class NetworkRules:
     subnet: str | None
     subnet6: str | None
     internal: bool
+    masquerade: bool = True
+    """False with driver_opts ``com.docker.network.bridge.enable_ip_masquerade: "false"``."""
 
 
 def _run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
@@ -140,7 +142,7 @@ class Firewall:
         if n.internal:
             lines.append(f"add rule {FAMILY} {TABLE} forward iifname {b} oifname != {b} drop {c}")
             lines.append(f"add rule {FAMILY} {TABLE} forward oifname {b} iifname != {b} drop {c}")
-        else:
+        elif n.masquerade:
             for fam, subnet in (("ip", n.subnet), ("ip6", n.subnet6)):
                 if subnet:
                     lines.append(
@@ -199,6 +201,9 @@ class Firewall:
                     f"-A COMPOSER-FORWARD -i {b} {c} -j ACCEPT",
                     f"-A COMPOSER-FORWARD -o {b} -m conntrack --ctstate RELATED,ESTABLISHED"
                     f" {c} -j ACCEPT",
+                ]
+            if not n.internal and n.masquerade:
+                lines += [
                     "COMMIT",
                     "*nat",
                     f"-A COMPOSER-POSTROUTING -s {subnet} ! -o {b} {c} -j MASQUERADE",

@@ -31,6 +31,7 @@ from composer.errors import ConfigError, Conflict, NotFound, Unsupported
 
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 MTU_OPT = "com.docker.network.driver.mtu"
+MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
 IFNAMSIZ = 15
 HOST_LOCK = Path("/run/lock/composer-networks.lock")
 """Bridges, subnets and firewall rules are machine-wide: creating them is serialised across
@@ -170,8 +171,9 @@ class NetworkManager:
         return rec
 
     def _rules(self, rec: NetworkRecord) -> NetworkRules:
-        return NetworkRules(rec.id, rec.bridge, rec.subnet,
-                            rec.ipv6.subnet if rec.ipv6 else None, rec.internal)  # fmt: skip
+        masquerade = rec.driver_opts.get(MASQUERADE_OPT, "true").lower() not in ("false", "0")
+        return NetworkRules(rec.id, rec.bridge, rec.subnet, rec.ipv6.subnet if rec.ipv6 else None,
+                            rec.internal, masquerade)  # fmt: skip
 
     def _teardown(self, rec: NetworkRecord) -> None:
         """Delete rules and bridge, then the record; a failed step keeps the record for a retry."""

@@ -55,3 +55,10 @@ def test_isolation_nat_and_internal(fw_manager: NetworkManager, netns: Any, uid:
             m.disconnect(rec.name, ep.container_id)
         m.remove(rec.name)
         assert m.firewall.rules(rec.id) == []
+
+
+def test_masquerade_can_be_turned_off(fw_manager: NetworkManager, uid: str) -> None:
+    opts = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
+    rec = fw_manager.create(NetworkSpec(name=f"t{uid}_nomasq", key="n", driver_opts=opts))
+    rules = fw_manager.firewall.rules(rec.id)
+    assert rules and not any("masquerade" in r.lower() for r in rules), rules
