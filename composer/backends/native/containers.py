@@ -164,18 +164,25 @@ def network_joins(spec: ContainerSpec) -> tuple[NetworkJoin, ...]:
 
 def port_publishes(ports: Sequence[PortSpec]) -> tuple[PortPublish, ...]:
     """Published ports; an unset or ``0`` host port asks for a free one, and a host
-    range is matched to the container range port by port (Docker's rule)."""
+    range (``8000-8010``) is kept whole for the supervisor to pick from (Docker's rule)."""
     out: list[PortPublish] = []
     for p in ports:
         host = str(p.published or "0")
-        start, _, end = host.partition("-")
+        start, dash, end = host.partition("-")
         try:
             first = int(start or 0)
-            last = int(end) if end else first
+            if dash:
+                int(end)
         except ValueError as exc:
-            raise BackendError(f"invalid published port {p.published!r}") from exc
-        out.append(PortPublish(p.target, first, p.host_ip or "", p.protocol or "tcp"))
-        del last
+            raise BackendError(
+                f"invalid published port {p.published!r} for container port {p.target}",
+                hint="use a port number or a range like 8000-8010",
+            ) from exc
+        out.append(
+            PortPublish(
+                p.target, first, p.host_ip or "", p.protocol or "tcp", host if dash else None
+            )
+        )
     return tuple(out)
 
 

@@ -106,7 +106,7 @@ def test_create_writes_the_record_and_resolves_volumes(
     root, containers, store = env
     s = spec(
         mounts=(MountSpec("volume", "/data", "p_data"), MountSpec("volume", "/anon")),
-        ports=(PortSpec(80, "8080"), PortSpec(81)),
+        ports=(PortSpec(80, "8080"), PortSpec(81), PortSpec(82, "9000-9010", "127.0.0.1")),
     )
     record = containers.create(s, store.get("small:1"), stub_launch)
     assert len(record.id) == 64 and record.project == "p"
@@ -117,7 +117,9 @@ def test_create_writes_the_record_and_resolves_volumes(
     assert (again.healthcheck.test, again.healthcheck.interval, again.healthcheck.retries) == (
         ("CMD", "true"), 2.0, 7
     )  # fmt: skip
-    assert [(p.container_port, p.host_port) for p in again.ports] == [(80, 8080), (81, 0)]
+    assert [(p.container_port, p.host_port, p.published) for p in again.ports] == [
+        (80, 8080, None), (81, 0, None), (82, 9000, "9000-9010")
+    ]  # fmt: skip
     dirs = containers.dirs(record.id)
     assert dirs.upper.is_dir() and dirs.work.is_dir() and dirs.rootfs.is_dir()
     # The new named volume and the image's VOLUME were filled from the image.
@@ -132,7 +134,7 @@ def test_create_writes_the_record_and_resolves_volumes(
     assert set(targets) == {"/anon", "/cache"}
     assert (containers.volumes.data_dir(targets["/cache"]) / "warm").read_bytes() == b"cached"
     assert observed.command == "sleep 300"
-    assert {(p.target, p.host_port) for p in observed.ports} == {(80, None), (81, None)}
+    assert {(p.target, p.host_port) for p in observed.ports} == {(80, None), (81, None), (82, None)}
     with pytest.raises(Conflict, match="already in use"):
         containers.create(s, store.get("small:1"), stub_launch)
 
