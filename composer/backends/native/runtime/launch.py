@@ -84,7 +84,7 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
         reader = report.Reader(rep_r)
         if cgroup is not None:
             cgroup.add(middle)
-        os.write(go_w, b"1")
+        _release(go_w, b"1")
         item = reader.next()
         if item is None or "error" in item:
             _reap(middle)
@@ -95,7 +95,7 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
         _reap(middle)
         if before_exec is not None:
             before_exec(pid)
-        os.write(go_w, b"2")
+        _release(go_w, b"2")
         item = reader.next()
         if item is not None and "error" in item:
             _reap(pid)
@@ -115,6 +115,12 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
     finally:
         os.close(go_w)
         os.close(rep_r)
+
+
+def _release(fd: int, step: bytes) -> None:
+    """Tell the child to go on; a child that already failed has its error in the report."""
+    with contextlib.suppress(BrokenPipeError):
+        os.write(fd, step)
 
 
 def _reap(pid: int) -> None:

@@ -20,6 +20,7 @@ import contextlib
 import os
 import stat
 from collections.abc import Iterable
+from typing import Literal
 
 from . import syscalls as S
 from .cgroups import Layout, cgroup_of
@@ -211,7 +212,8 @@ def mount_defaults(root_fd: int, spec: LaunchSpec, layout: Layout) -> None:
             _remount(root_fd, "/sys", S.MS_RDONLY)
     cgroup_path = spec.cgroup.path if spec.cgroup is not None else None
     mount_cgroups(root_fd, readonly=not spec.privileged, layout=layout, cgroup_path=cgroup_path)
-    make_devices(root_fd, spec.devices, tty=spec.tty)
+    extra = (*host_devices(), *spec.devices) if spec.privileged else spec.devices
+    make_devices(root_fd, extra, tty=spec.tty)
 
 
 def _shared_shm(spec: LaunchSpec) -> str | None:
@@ -274,6 +276,48 @@ _LINKS = (
     ("/proc/self/fd/2", "stderr"),
     ("pts/ptmx", "ptmx"),
 )
+
+
+_NOT_HOST_DEVICES = frozenset({"pts", "shm", "mqueue", "console", "ptmx"})
+
+
+def host_devices(base: str = "/dev") -> list[DeviceEntry]:
+    """Every char and block device of the host's ``/dev`` (``privileged``, as runc does).
+
+    Read before ``pivot_root``, in the container's copy of the host mounts;
+    ``/dev/pts``, ``/dev/shm``, ``/dev/mqueue`` and the console are the
+    container's own.
+    """
+    found: list[DeviceEntry] = []
+
+    def walk(path: str, rel: str, depth: int) -> None:
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            return
+        for entry in entries:
+            if not rel and entry.name in _NOT_HOST_DEVICES:
+                continue
+            st = entry.stat(follow_symlinks=False)
+            target = f"/dev/{rel}{entry.name}"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                kind: Literal["c", "b"] = "c" if stat.S_ISCHR(st.st_mode) else "b"
+                found.append(
+                    DeviceEntry(
+                        target,
+                        kind,
+                        os.major(st.st_rdev),
+                        os.minor(st.st_rdev),
+                        st.st_mode & 0o7777,
+                        st.st_uid,
+                        st.st_gid,
+                    )
+                )
+            elif stat.S_ISDIR(st.st_mode) and depth < 3:
+                walk(entry.path, f"{rel}{entry.name}/", depth + 1)
+
+    walk(base, "", 0)
+    return found
 
 
 def make_devices(root_fd: int, extra: Iterable[DeviceEntry], *, tty: bool) -> None:

@@ -148,3 +148,56 @@ def test_remove_kills_leftovers_and_tolerates_missing(box: Box) -> None:
     box.pids.remove(started.pid)
     assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL
     cg.remove()  # again: nothing to do
+
+
+def _fake_v2(tmp_path: os.PathLike[str]) -> str:
+    """A directory laid out like a cgroup v2 root (files the kernel would provide)."""
+    root = os.path.join(tmp_path, "unified")
+    os.makedirs(root)
+    with open(os.path.join(root, "cgroup.controllers"), "w") as f:
+        f.write("cpuset cpu io memory pids\n")
+    with open(os.path.join(root, "cgroup.subtree_control"), "w") as f:
+        f.write("")
+    return root
+
+
+def test_v2_limits_are_written_with_v2_names(tmp_path: os.PathLike[str]) -> None:
+    """Pure cgroup v2 (not this host's layout): the files and values written."""
+    from composer.backends.native.runtime.cgroups import Layout
+
+    root = _fake_v2(tmp_path)
+    cg = Cgroup("composer/c1", Layout((), root))
+    assert cg.layout.mode == "v2"
+    cg.create()
+    with open(os.path.join(root, "cgroup.subtree_control")) as f:
+        assert f.read() == "+cpu +cpuset +memory +pids +io"
+    d = os.path.join(root, "composer/c1")
+    for name in ("memory.max", "memory.swap.max", "memory.low", "cpu.max", "cpu.weight"):
+        open(os.path.join(d, name), "w").close()
+    for name in ("cpuset.cpus", "cpuset.mems", "pids.max"):
+        open(os.path.join(d, name), "w").close()
+    cg.apply(
+        CgroupSpec(
+            "composer/c1",
+            memory_limit=64 << 20,
+            memory_swap=96 << 20,
+            memory_reservation=1 << 20,
+            cpu_quota=50000,
+            cpu_period=100000,
+            cpu_shares=2048,
+            cpuset_cpus="0",
+            pids_limit=0,
+        )
+    )
+
+    def read(name: str) -> str:
+        with open(os.path.join(d, name)) as f:
+            return f.read()
+
+    assert read("memory.max") == str(64 << 20)
+    assert read("memory.swap.max") == str(32 << 20)  # v2 counts swap alone
+    assert read("memory.low") == str(1 << 20)
+    assert read("cpu.max") == "50000 100000"
+    assert read("cpu.weight") == str(cpu_shares_to_weight(2048))
+    assert read("cpuset.cpus") == "0"
+    assert read("pids.max") == "max"

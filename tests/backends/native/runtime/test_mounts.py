@@ -219,3 +219,26 @@ def test_host_ipc_namespace_shares_the_hosts_dev_shm(box: Box) -> None:
     finally:
         os.unlink(f"/dev/shm/{name}")
     assert r.out == "from host"
+
+
+def test_privileged_gets_the_hosts_devices(box: Box) -> None:
+    import stat
+
+    from composer.backends.native.runtime.caps import all_caps
+
+    expected = sorted(
+        e.name
+        for e in os.scandir("/dev")
+        if e.name not in ("console", "ptmx")
+        and stat.S_IFMT(e.stat(follow_symlinks=False).st_mode) in (stat.S_IFBLK, stat.S_IFCHR)
+    )
+    r = box.sh(
+        "for f in /dev/*; do [ -b $f -o -c $f ] && echo ${f#/dev/}; done",
+        privileged=True,
+        capabilities=all_caps(),
+        seccomp="unconfined",
+        masked_paths=(),
+        readonly_paths=(),
+    )
+    got = sorted(n for n in r.out.split() if n not in ("console", "ptmx"))
+    assert got == expected
