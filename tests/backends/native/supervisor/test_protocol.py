@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,24 @@ def test_unexpected_errors_become_backend_errors() -> None:
     reply = P.error_reply(RuntimeError("boom"))
     with pytest.raises(errors.BackendError, match="boom"):
         P.raise_error(reply["error"])
+
+
+def test_socket_paths_longer_than_sun_path(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = str(deep / "supervisor.sock")
+    assert len(path) > 108
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        P.bind_unix(server, path)
+        server.listen(1)
+        assert os.path.exists(path)
+        P.connect_unix(client, path)
+        conn, _ = server.accept()
+        conn.sendall(b"hi")
+        assert client.recv(2) == b"hi"
+        conn.close()
+    finally:
+        client.close()
+        server.close()

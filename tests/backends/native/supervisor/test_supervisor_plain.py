@@ -280,3 +280,10 @@ def test_a_disabled_healthcheck_never_probes(plain: Project) -> None:
     plain.client.start(cid)
     assert plain.state(cid).health is None
     plain.client.kill(cid)
+
+
+def test_a_supervisor_that_cannot_start_says_why(plain: Project) -> None:
+    broken = SupervisorClient(plain.root, plain.name, launcher="/nonexistent/launcher.py:X")
+    with pytest.raises(Unavailable, match="did not start") as got:
+        broken.ensure_running()
+    assert "supervisor.log" in (got.value.hint or "")
