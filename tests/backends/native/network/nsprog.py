@@ -5,6 +5,7 @@ namespace, talking through the real devices.
 
 * ``tcp-server PORT IDENT``: prints ``ready``; each connection gets ``IDENT\\n``
   then an echo of what it sends.
+* ``whoami-server PORT -``: each connection gets the address it came from.
 * ``udp-server PORT IDENT``: answers each datagram with ``IDENT:<datagram>``.
 * ``tcp HOST PORT``: connects, prints the first line it receives (exit 1 on failure).
 * ``resolve NAME``: the IPv4 addresses of NAME through the system resolver.
@@ -24,9 +25,9 @@ def tcp_server(port: int, ident: str) -> None:
     srv.listen(16)
     print("ready", flush=True)
     while True:
-        conn, _ = srv.accept()
+        conn, peer = srv.accept()
         with conn:
-            conn.sendall(ident.encode() + b"\n")
+            conn.sendall((peer[0] if ident == "-" else ident).encode() + b"\n")
             conn.settimeout(2)
             try:
                 data = conn.recv(1024)
@@ -77,7 +78,7 @@ def dig(server: str, name: str, qtype: str) -> int:
 
 def main(argv: list[str]) -> int:
     mode = argv[0]
-    if mode == "tcp-server":
+    if mode in ("tcp-server", "whoami-server"):
         tcp_server(int(argv[1]), argv[2])
     elif mode == "udp-server":
         udp_server(int(argv[1]), argv[2])

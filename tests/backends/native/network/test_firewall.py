@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,49 @@ def test_masquerade_can_be_turned_off(fw_manager: NetworkManager, uid: str) -> N
     rec = fw_manager.create(NetworkSpec(name=f"t{uid}_nomasq", key="n", driver_opts=opts))
     rules = fw_manager.firewall.rules(rec.id)
     assert rules and not any("masquerade" in r.lower() for r in rules), rules
+
+
+@pytest.fixture
+def outside(netns: Any, uid: str) -> Iterator[Any]:
+    """A stand-in for "the outside": a namespace routed from the host over its own veth.
+
+    198.51.100.1/24 (TEST-NET-2) on the host end, .2 in the namespace; nothing
+    leaves the machine.
+    """
+    ns = netns()
+    host_end = f"cmo{uid}"
+    subprocess.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0",
+                    "netns", ns.name], check=True)  # fmt: skip
+    try:
+        subprocess.run(["ip", "addr", "add", "198.51.100.1/24", "dev", host_end], check=True)
+        subprocess.run(["ip", "link", "set", host_end, "up"], check=True)
+        for argv in (
+            ["ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"],
+            ["ip", "link", "set", "eth0", "up"],
+            ["ip", "link", "set", "lo", "up"],
+        ):
+            assert ns.run(*argv).returncode == 0  # fmt: skip
+        ns.serve("whoami-server", 8080, "-")
+        yield ns
+    finally:
+        subprocess.run(["ip", "link", "del", host_end], check=False, capture_output=True)
+
+
+def test_egress_is_masqueraded_and_internal_has_none(
+    fw_manager: NetworkManager, netns: Any, uid: str, outside: Any
+) -> None:
+    m = fw_manager
+    net = m.create(NetworkSpec(name=f"t{uid}_out", key="out"))
+    internal = m.create(NetworkSpec(name=f"t{uid}_in", key="in", internal=True))
+    c, d = netns(), netns()
+    ep = m.connect(net.name, c.path, f"{uid}c", NetworkAttachment(net.name))
+    m.connect(internal.name, d.path, f"{uid}d", NetworkAttachment(internal.name))
+    seen = c.prog("tcp", "198.51.100.2", "8080").stdout.strip()
+    assert seen == "198.51.100.1" and seen != ep.ip  # the outside sees the host, not the container
+    assert d.prog("tcp", "198.51.100.2", "8080").returncode == 1
+    # control: without the NAT rule the outside cannot answer (it has no route back)
+    opts = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
+    plain = m.create(NetworkSpec(name=f"t{uid}_plain", key="plain", driver_opts=opts))
+    e = netns()
+    m.connect(plain.name, e.path, f"{uid}e", NetworkAttachment(plain.name))
+    assert e.prog("tcp", "198.51.100.2", "8080").returncode == 1
