@@ -97,6 +97,7 @@ class SupervisorClient:
                 timeout=START_TIMEOUT,
                 check=False,
                 env=_env(),
+                cwd="/",  # a daemon must not keep the caller's directory busy
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise Unavailable(
