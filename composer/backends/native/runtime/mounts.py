@@ -104,27 +104,18 @@ def mount_rootfs(rootfs: RootfsSpec) -> int:
 
 
 def _mount_overlay(rootfs: RootfsSpec) -> None:
-    dirs = list(rootfs.lowerdirs)
-    extra = [d for d in (rootfs.upperdir, rootfs.workdir) if d]
-
-    def data_for(base: str | None) -> str:
-        def rel(p: str) -> str:
-            return os.path.relpath(p, base) if base else p
-
-        parts = ["lowerdir=" + ":".join(rel(d) for d in dirs)]
-        if rootfs.upperdir and rootfs.workdir:
-            parts += [f"upperdir={rel(rootfs.upperdir)}", f"workdir={rel(rootfs.workdir)}"]
-        return ",".join(parts)
-
-    data = data_for(None)
-    if len(data) > 4000:
-        # The option string is limited to a page: name the layers relative to
-        # their common parent, which becomes the working directory (this is
-        # the container's own process, about to pivot_root anyway).
-        base = os.path.commonpath(dirs + extra)
-        os.chdir(base)
-        data = data_for(base)
-    S.mount("overlay", rootfs.mountpoint, "overlay", 0, data)
+    parts = ["lowerdir=" + ":".join(rootfs.lowerdirs)]
+    if rootfs.upperdir and rootfs.workdir:
+        parts += [f"upperdir={rootfs.upperdir}", f"workdir={rootfs.workdir}"]
+    data = ",".join(parts)
+    if len(data) < 4000:
+        S.mount("overlay", rootfs.mountpoint, "overlay", 0, data)
+        return
+    # mount(2) takes one page of options: give the layers one by one instead.
+    options = [("lowerdir+", d) for d in rootfs.lowerdirs]
+    if rootfs.upperdir and rootfs.workdir:
+        options += [("upperdir", rootfs.upperdir), ("workdir", rootfs.workdir)]
+    S.mount_new_api("overlay", options, rootfs.mountpoint)
 
 
 # --- Docker's default mounts ---------------------------------------------------

@@ -83,7 +83,14 @@ _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capset": 126, "capget": 125},
     "aarch64": {"pivot_root": 41, "capset": 91, "capget": 90},
 }
-_GENERIC = {"openat2": 437, "close_range": 436}
+_GENERIC = {
+    "openat2": 437,
+    "close_range": 436,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+}
 
 
 def _nr(name: str) -> int:
@@ -165,6 +172,37 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
         ),
         path,
     )
+
+
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOVE_MOUNT_F_EMPTY_PATH = 4
+
+
+def mount_new_api(fstype: str, options: list[tuple[str, str]], target: str) -> None:
+    """Mount with ``fsopen``/``fsconfig``/``fsmount``/``move_mount`` (no page limit on options).
+
+    Each ``(key, value)`` is one ``fsconfig`` call, so overlayfs can take its
+    layers one by one (``lowerdir+``, kernel 6.8+).
+    """
+    fs = _check(_libc.syscall(_nr("fsopen"), _b(fstype), 1), f"fsopen {fstype}")
+    try:
+        for key, value in options:
+            _check(
+                _libc.syscall(_nr("fsconfig"), fs, FSCONFIG_SET_STRING, _b(key), _b(value), 0),
+                f"{fstype} option {key}={value}",
+            )
+        _check(_libc.syscall(_nr("fsconfig"), fs, FSCONFIG_CMD_CREATE, None, None, 0), fstype)
+        mnt = _check(_libc.syscall(_nr("fsmount"), fs, 1, 0), f"fsmount {fstype}")
+    finally:
+        os.close(fs)
+    try:
+        _check(
+            _libc.syscall(_nr("move_mount"), mnt, b"", -100, _b(target), MOVE_MOUNT_F_EMPTY_PATH),
+            f"move_mount {fstype} to {target}",
+        )
+    finally:
+        os.close(mnt)
 
 
 def close_range_cloexec(first: int) -> None:

@@ -242,3 +242,32 @@ def test_privileged_gets_the_hosts_devices(box: Box) -> None:
     )
     got = sorted(n for n in r.out.split() if n not in ("console", "ptmx"))
     assert got == expected
+
+
+def test_many_layers_beyond_one_page_of_mount_options(
+    box: Box, lower: Path, tmp_path: Path
+) -> None:
+    """The overlay option string is limited to a page: long layer lists use relative names."""
+    layers = []
+    for i in range(60):
+        layer = tmp_path / "layers" / f"{i:02d}-{'x' * 64}" / "diff"
+        layer.mkdir(parents=True)
+        (layer / f"layer-{i:02d}").write_text(str(i))
+        layers.append(str(layer))
+    (tmp_path / "layers/upper").mkdir()
+    (tmp_path / "layers/work").mkdir()
+    (tmp_path / "rootfs").mkdir()
+    lowerdirs = (*reversed(layers), str(lower))
+    assert len(":".join(lowerdirs)) > 4096
+    spec = box.spec(
+        "sh",
+        "-c",
+        "ls / | grep -c '^layer-'",
+        rootfs=RootfsSpec(
+            str(tmp_path / "rootfs"),
+            lowerdirs,
+            str(tmp_path / "layers/upper"),
+            str(tmp_path / "layers/work"),
+        ),
+    )
+    assert box.run(spec).out == "60\n"
