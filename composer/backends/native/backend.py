@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import signal as _signal
 import threading
 import time
@@ -409,6 +410,38 @@ class NativeBackend:
             return
         self._client(snap.record.project).start(snap.record.id)
         self._event(snap.record, "start")
+        self._write_own_hosts(snap.record)
+
+    def _write_own_hosts(self, record: ContainerRecord) -> None:
+        """Add the container's own addresses to its ``/etc/hosts`` once its networks are
+        joined (as Docker lists ``<ip> <hostname>``). Written in place: the file is
+        bind-mounted, so a new inode would not be seen inside."""
+        from composer.backends.native.network.etc_files import hosts_file
+
+        if not record.networks:
+            return
+        spec = record.container_spec()
+        hostname = spec.hostname or record.id[:12]
+        own: list[tuple[str, Sequence[str]]] = []
+        gateway = None
+        for join in record.networks:
+            with contextlib.suppress(ComposerError, OSError, ValueError):
+                endpoint = self.networks.endpoint(join.network, record.id)
+                if endpoint is not None and endpoint.ip:
+                    names = [hostname] if not own else []
+                    own.append((endpoint.ip, names + [n for n in join.names if n != hostname]))
+                    gateway = gateway or endpoint.gateway
+        if not own:
+            return
+        text = hosts_file(own, extra_hosts=spec.extra_hosts, host_gateway=gateway).encode()
+        path = self.root.container(record.id) / "hosts"
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, text, 0)
+            finally:
+                os.close(fd)
 
     def stop_container(self, id: str, timeout: float) -> None:
         snap = self._snapshot(id)

@@ -126,3 +126,20 @@ def test_exec_runs_as_the_container_would(native_backend: Any, specs: Any) -> No
     assert "00000000a80425fb" in text
     with pytest.raises(NotFound, match="nosuchcommand"):
         run(b, cid, "nosuchcommand")
+
+
+def test_etc_files_name_the_container(native_backend: Any, specs: Any) -> None:
+    b = native_backend
+    b.create_network(specs.network())
+    spec = specs.container(networks=(specs.attach(),), hostname="myhost")
+    cid = started(b, spec)
+    assert run(b, cid, "hostname") == (0, "myhost\n")
+    code, hosts = run(b, cid, "cat", "/etc/hosts")
+    ours = [line.split() for line in hosts.splitlines() if "myhost" in line.split()[1:]]
+    assert code == 0 and len(ours) == 1, hosts
+    assert spec.name in ours[0]
+    code, resolv = run(b, cid, "cat", "/etc/resolv.conf")
+    gateway = b.networks.inspect(specs.network().name).gateway
+    assert resolv.splitlines()[0] == f"nameserver {gateway}"
+    code, found = run(b, cid, "nslookup", spec.name)
+    assert code == 0 and ours[0][0] in found, found
