@@ -277,3 +277,15 @@ def test_parallel_launches_from_threads(box: Box) -> None:
     for r in results:
         assert r.code == 0
         assert r.out.split() == ["4", "1"]  # 0, 1, 2 and ls's own directory
+
+
+def test_working_directory_through_a_leaked_fd_is_refused(box: Box) -> None:
+    """CVE-2024-21626: a cwd of /proc/self/fd/N must not reach a host directory."""
+    leaked = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    os.set_inheritable(leaked, True)
+    try:
+        with pytest.raises(LaunchError) as info:
+            box.start(box.spec("pwd", cwd=f"/proc/self/fd/{leaked}"))
+    finally:
+        os.close(leaked)
+    assert "working directory" in info.value.message
