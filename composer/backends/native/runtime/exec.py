@@ -49,7 +49,7 @@ def exec_spec_for(
         env=tuple(f"{k}={v}" for k, v in merged.items()),
         cwd=cwd or container.cwd or "/",
         user=container.user if user is None else user,
-        additional_groups=container.additional_groups if user is None else (),
+        additional_groups=container.additional_groups,  # group_add applies to exec -u too
         capabilities=all_caps() if full else container.capabilities,
         no_new_privileges=container.no_new_privileges,
         seccomp="unconfined" if full else container.seccomp,
