@@ -178,7 +178,8 @@ class ProjectManager:
     def _save(self, m: Managed, **changes: Any) -> None:
         """Change the container's state and write ``state.json`` (lock held)."""
         m.state = replace(m.state, **changes)
-        write_state(self.root, m.id, m.state)
+        if self.root.container(m.id).is_dir():  # never bring back a removed container's directory
+            write_state(self.root, m.id, m.state)
         self.changed.notify_all()
 
     def active(self) -> bool:
