@@ -13,7 +13,7 @@ import pytest
 
 from composer.backends.native.network import NetworkManager
 from composer.backends.native.network.firewall import Firewall
-from composer.backends.native.state import StateRoot
+from composer.backends.native.state import StateRoot, locked_file
 from composer.backends.specs import NetworkAttachment, NetworkSpec
 from tests.backends.conftest import engine_missing
 
@@ -65,30 +65,35 @@ def test_masquerade_can_be_turned_off(fw_manager: NetworkManager, uid: str) -> N
     assert rules and not any("masquerade" in r.lower() for r in rules), rules
 
 
+OUTSIDE_LOCK = Path("/run/lock/composer-test-outside.lock")
+
+
 @pytest.fixture
 def outside(netns: Any, uid: str) -> Iterator[Any]:
     """A stand-in for "the outside": a namespace routed from the host over its own veth.
 
     198.51.100.1/24 (TEST-NET-2) on the host end, .2 in the namespace; nothing
-    leaves the machine.
+    leaves the machine. The subnet is fixed, so one test at a time holds it
+    (a lock, for ``pytest -n``).
     """
     ns = netns()
     host_end = f"cmo{uid}"
-    subprocess.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0",
-                    "netns", ns.name], check=True)  # fmt: skip
-    try:
-        subprocess.run(["ip", "addr", "add", "198.51.100.1/24", "dev", host_end], check=True)
-        subprocess.run(["ip", "link", "set", host_end, "up"], check=True)
-        for argv in (
-            ["ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"],
-            ["ip", "link", "set", "eth0", "up"],
-            ["ip", "link", "set", "lo", "up"],
-        ):
-            assert ns.run(*argv).returncode == 0  # fmt: skip
-        ns.serve("whoami-server", 8080, "-")
-        yield ns
-    finally:
-        subprocess.run(["ip", "link", "del", host_end], check=False, capture_output=True)
+    with locked_file(OUTSIDE_LOCK):
+        subprocess.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0",
+                        "netns", ns.name], check=True)  # fmt: skip
+        try:
+            subprocess.run(["ip", "addr", "add", "198.51.100.1/24", "dev", host_end], check=True)
+            subprocess.run(["ip", "link", "set", host_end, "up"], check=True)
+            for argv in (
+                ["ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"],
+                ["ip", "link", "set", "eth0", "up"],
+                ["ip", "link", "set", "lo", "up"],
+            ):
+                assert ns.run(*argv).returncode == 0
+            ns.serve("whoami-server", 8080, "-")
+            yield ns
+        finally:
+            subprocess.run(["ip", "link", "del", host_end], check=False, capture_output=True)
 
 
 def test_egress_is_masqueraded_and_internal_has_none(
