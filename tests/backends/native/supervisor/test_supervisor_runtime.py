@@ -152,3 +152,14 @@ def test_twenty_containers_under_one_supervisor(runtime_project: Project) -> Non
         p.client.kill(cid)
     for cid in ids:
         assert p.client.wait(cid, 30) == 137
+
+
+def test_a_start_that_fails_in_the_runtime_is_a_backend_error(runtime_project: Project) -> None:
+    from composer.errors import BackendError
+
+    p = runtime_project
+    cid = p.add_box("/no/such/program")
+    with pytest.raises(BackendError, match="no/such/program"):
+        p.client.start(cid)
+    st = p.state(cid)
+    assert st.status == "created" and "no/such/program" in st.error
