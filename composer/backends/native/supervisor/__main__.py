@@ -13,6 +13,9 @@ without polling:
    (one supervisor per project: if another holds it and answers on the
    socket, there is nothing to do), re-adopts what its predecessor left
    running, listens on ``supervisor.sock``, reports ``ok`` and serves.
+
+SIGTERM or SIGINT make it leave as the ``shutdown`` request does: the
+socket goes, the containers keep running and the next supervisor adopts them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -113,6 +117,9 @@ def _supervise(args: argparse.Namespace, report: int | None) -> int:
         manager.close()
         raise
     ready("ok\n")
+    # SIGTERM/SIGINT: leave as on ``shutdown`` (the containers stay; a successor adopts them).
+    signal.signal(signal.SIGTERM, lambda *_: server.request_exit())
+    signal.signal(signal.SIGINT, lambda *_: server.request_exit())
     logging.info("serving project %s", args.project)
     try:
         server.serve()

@@ -287,3 +287,17 @@ def test_a_supervisor_that_cannot_start_says_why(plain: Project) -> None:
     with pytest.raises(Unavailable, match="did not start") as got:
         broken.ensure_running()
     assert "supervisor.log" in (got.value.hint or "")
+
+
+def test_sigterm_makes_the_supervisor_leave_and_the_next_one_adopts(plain: Project) -> None:
+    cid = plain.add(("sleep", "100"))
+    plain.client.start(cid)
+    old = plain.supervisor_pid()
+    assert old
+    os.kill(old, signal.SIGTERM)
+    plain.poll(lambda: not plain.alive(old), what="the supervisor to leave")
+    assert not (plain.root.project(plain.name) / "supervisor.sock").exists()
+    assert plain.alive(plain.state(cid).pid)
+    plain.client.stop(cid, 5)
+    assert plain.supervisor_pid() != old
+    assert plain.state(cid).exit_code == R.EXIT_UNKNOWN
