@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from composer.backends.native.runtime import caps, syscalls  # noqa: E402
-from composer.backends.native.runtime.cgroups import Cgroup  # noqa: E402
+from composer.backends.native.runtime.cgroups import Cgroup, remove_empty_parent  # noqa: E402
 from composer.backends.native.runtime.launch import launch  # noqa: E402
 from composer.backends.native.runtime.spec import (  # noqa: E402
     CgroupSpec,
@@ -129,6 +129,7 @@ def main() -> int:
             a, b = one(base, lower, True)
             cg_launched.append(a)
             cg_waited.append(b)
+        remove_empty_parent("composer-bench")
     print(describe("launch", launched))
     print(describe("launch+wait", waited))
     print(describe("launch (cgroup)", cg_launched))

@@ -359,6 +359,20 @@ class Cgroup:
             time.sleep(0.005)
 
 
+def remove_empty_parent(path: str, layout: Layout | None = None) -> None:
+    """Remove the parent cgroup ``path`` in every hierarchy if nothing is left in it.
+
+    A parent still holding a container (of another caller) stays: ``rmdir``
+    of a non-empty cgroup fails and is ignored.
+    """
+    clean = path.strip("/")
+    if not clean or ".." in clean.split("/"):
+        raise ValueError(f"invalid cgroup path {path!r}")
+    for mp in (layout or host_layout()).mountpoints():
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(mp, clean))
+
+
 def cgroup_of(pid: int | str = "self") -> dict[str, str]:
     """``/proc/<pid>/cgroup`` as hierarchy → path (v2 under ``""``)."""
     out: dict[str, str] = {}

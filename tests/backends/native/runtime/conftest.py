@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from composer.backends.native.runtime import caps, syscalls
-from composer.backends.native.runtime.cgroups import Cgroup
+from composer.backends.native.runtime.cgroups import Cgroup, remove_empty_parent
 from composer.backends.native.runtime.launch import BeforeExec, launch
 from composer.backends.native.runtime.spec import (
     CgroupSpec,
@@ -35,6 +35,7 @@ from composer.backends.native.runtime.spec import (
 from tests.backends.conftest import engine_missing
 
 REPO = Path(__file__).resolve().parents[4]
+TEST_CGROUP_PARENT = "composer-test"
 
 
 def load_probes() -> ModuleType:
@@ -69,6 +70,13 @@ def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return load_probes().make_busybox_rootfs(root)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_cgroup_parent() -> Iterator[None]:
+    yield
+    if os.geteuid() == 0:
+        remove_empty_parent(TEST_CGROUP_PARENT)
+
+
 @dataclass
 class Result:
     code: int
@@ -92,7 +100,7 @@ class Box:
         for sub in ("upper", "work", "rootfs"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         cid = f"t{uuid.uuid4().hex[:12]}"
-        cg = f"composer-test/{cid}"
+        cg = f"{TEST_CGROUP_PARENT}/{cid}"
         self.cgroups.append(cg)
         base = LaunchSpec(
             id=cid,
