@@ -168,10 +168,12 @@ class Firewall:
                 left = match.get("left") or {}
                 if (left.get("meta") or {}).get("key") == "iifname" and match.get("op") == "==":
                     bridges.add(str(match.get("right")))
-        for bridge in bridges:
-            cmds.append(f'delete element {FAMILY} {TABLE} bridges {{ "{bridge}" }}')
         if cmds:
             _run(["nft", "-f", "-"], stdin="\n".join(cmds) + "\n")
+        # separately: a batch is atomic, and a missing element must not keep the rules
+        for bridge in bridges:
+            _run(["nft", "delete", "element", FAMILY, TABLE, "bridges", f'{{ "{bridge}" }}'],
+                 check=False)  # fmt: skip
 
     # --- iptables fallback --------------------------------------------------
 

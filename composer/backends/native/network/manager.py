@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import re
 import secrets
 import shutil
 import time
@@ -32,7 +33,8 @@ from composer.errors import ConfigError, Conflict, NotFound, Unsupported
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 MTU_OPT = "com.docker.network.driver.mtu"
 MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
-IFNAMSIZ = 15
+_IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+"""A Linux interface name (at most 15 bytes) that is also safe inside firewall rules."""
 HOST_LOCK = Path("/run/lock/composer-networks.lock")
 """Bridges, subnets and firewall rules are machine-wide: creating them is serialised across
 state roots too, so two roots never pick the same default subnet at the same moment."""
@@ -135,8 +137,9 @@ class NetworkManager:
         opts = dict(spec.driver_opts)
         mtu = _mtu(opts)
         bridge = opts.get(BRIDGE_NAME_OPT)
-        if bridge is not None and not (0 < len(bridge) <= IFNAMSIZ and "/" not in bridge):
-            raise ConfigError(f"invalid bridge name {bridge!r}", "use at most 15 characters")
+        if bridge is not None and not _IFNAME.fullmatch(bridge):
+            raise ConfigError(f"invalid bridge name {bridge!r}",
+                              "use 1-15 letters, digits, '_', '.' or '-'")  # fmt: skip
         self.root.ensure()
         with self.root.locked("networks"), self._host_locked():
             existing = self.get(spec.name)

@@ -16,7 +16,7 @@ from composer.backends.native.network.firewall import TABLE, tag
 from composer.backends.native.network.ipam import AddressBook
 from composer.backends.native.network.manager import host_ifname
 from composer.backends.specs import NetworkAttachment, NetworkSpec
-from composer.errors import Conflict, NotFound, Unsupported
+from composer.errors import ConfigError, Conflict, NotFound, Unsupported
 
 
 def spec(name: str, **fields: Any) -> NetworkSpec:
@@ -50,6 +50,13 @@ def test_refusals(manager: NetworkManager, netns: Any, uid: str) -> None:
         manager.create(spec(f"t{uid}_o", driver="overlay"))
     with pytest.raises(NotFound):
         manager.remove(f"t{uid}_missing")
+    for bad in ("x" * 16, 'br"x', "a b", ""):
+        opts = {"com.docker.network.bridge.name": bad}
+        with pytest.raises(ConfigError, match="invalid bridge name"):
+            manager.create(spec(f"t{uid}_bad", driver_opts=opts))
+    with pytest.raises(ConfigError, match="mtu"):
+        manager.create(spec(f"t{uid}_bad", driver_opts={"com.docker.network.driver.mtu": "x"}))
+    assert manager.list() == []
     rec = manager.create(spec(f"t{uid}_n"))
     ns = netns()
     manager.connect(rec.name, ns.path, f"{uid}c", attach(rec.name))
