@@ -125,11 +125,29 @@ class ProbeRunner:
         return False, f"no match in {lines} log lines"
 
 
+HOLD = 0.25
+"""Seconds a connection must stay open (or bring data) to count as accepted."""
+
+
 def tcp_attempt(host: str, port: int) -> tuple[bool, str]:
-    """A TCP connect; a published port of a stopped listener refuses or resets."""
+    """A TCP connect that the service itself accepted.
+
+    A published port can be answered by the engine's userland proxy
+    (Docker's ``docker-proxy``) before anything listens in the container:
+    the connect succeeds and the proxy hangs up at once. So the connection
+    must also stay open for ``HOLD`` seconds, or bring data (a server that
+    speaks first).
+    """
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
-            return True, f"connected to {host}:{port}"
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT) as conn:
+            conn.settimeout(HOLD)
+            try:
+                data = conn.recv(1)
+            except TimeoutError:
+                return True, f"connected to {host}:{port}"
+            if data:
+                return True, f"connected to {host}:{port}"
+            return False, f"{host}:{port}: connection closed at once (nothing listening yet)"
     except OSError as exc:
         return False, f"{host}:{port}: {exc.strerror or exc}"
 
