@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from composer.errors import Unsupported
 
-from . import mounts, process, report, seccomp, syscalls
+from . import devices, masks, mounts, process, report, seccomp, syscalls
 from .cgroups import Cgroup, Layout, host_layout
 from .paths import ensure_target
 from .spec import INIT_TARGET, Launched, LaunchSpec, MountEntry, Stdio
@@ -223,13 +223,13 @@ def _build_filesystem(spec: LaunchSpec, layout: Layout) -> int:
         with contextlib.suppress(OSError):
             os.close(ensure_target(root_fd, spec.cwd, directory=True))
     if spec.tty:
-        mounts.bind_console(root_fd, 0)
-    mounts.pivot(root_fd)
+        devices.bind_console(root_fd, 0)
+    masks.pivot(root_fd)
     os.close(root_fd)
     root_fd = os.open("/", syscalls.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    mounts.write_sysctls(spec.sysctls)
-    mounts.readonly_paths(root_fd, spec.readonly_paths)
-    mounts.masked_paths(root_fd, spec.masked_paths)
+    masks.write_sysctls(spec.sysctls)
+    masks.readonly_paths(root_fd, spec.readonly_paths)
+    masks.masked_paths(root_fd, spec.masked_paths)
     if spec.readonly_rootfs:
-        mounts.readonly_root()
+        masks.readonly_root()
     return root_fd

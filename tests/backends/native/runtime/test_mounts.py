@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from composer.backends.native.runtime import mounts, paths
+from composer.backends.native.runtime import masks, mounts, paths
+from composer.backends.native.runtime.mounts import MountError
 from composer.backends.native.runtime.report import LaunchError
 from composer.backends.native.runtime.spec import MountEntry, RootfsSpec
 
@@ -167,12 +168,12 @@ def test_mask_source_must_be_the_null_device(tmp_path: Path) -> None:
     (root / "dev/null").write_text("not a device")
     fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
     try:
-        with pytest.raises(mounts.MountError, match="not the null device"):
-            mounts.null_device(fd)
+        with pytest.raises(MountError, match="not the null device"):
+            masks.null_device(fd)
         os.unlink(root / "dev/null")
         os.symlink("/dev/null", root / "dev/null")  # the host's real one, through a link
         with pytest.raises(OSError):
-            mounts.null_device(fd)
+            masks.null_device(fd)
     finally:
         os.close(fd)
 
