@@ -237,10 +237,10 @@ class NetworkManager:
         ``dns:`` servers, used by the responder for its forwarded queries.
         """
         att = attachment or NetworkAttachment(network=name)
-        rec = self.inspect(name)
-        host_if = host_ifname(rec.id, container_id)
         path = self._endpoint_path(name, container_id)
         with self._net_lock(name):
+            rec = self.inspect(name)  # read under the lock: remove() holds it while deleting
+            host_if = host_ifname(rec.id, container_id)
             if br.link_exists(host_if):
                 if path.exists():
                     raise Conflict(
@@ -284,11 +284,11 @@ class NetworkManager:
 
     def disconnect(self, name: str, container_id: str) -> None:
         """Remove the container's veth, address and endpoint record (nothing to do is fine)."""
-        rec = self.get(name)
-        if rec is None:
-            return
         path = self._endpoint_path(name, container_id)
         with self._net_lock(name):
+            rec = self.get(name)
+            if rec is None:
+                return
             br.unplumb(host_ifname(rec.id, container_id))
             book = AddressBook(self._dir(name) / "ipam.json")
             book.release(container_id)
