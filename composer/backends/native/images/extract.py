@@ -122,7 +122,7 @@ class LayerExtractor:
         tree = DirTree(root_fd)
         try:
             try:
-                with tarfile.open(fileobj=meter, mode="r|") as tf:  # type: ignore[call-overload]
+                with tarfile.open(fileobj=meter, mode="r|", bufsize=_CHUNK) as tf:  # type: ignore[call-overload]
                     for member in tf:
                         self._entries += 1
                         self._one(tf, member, tree)
