@@ -27,6 +27,7 @@ import os
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable
 
 from composer.errors import Unsupported
@@ -102,6 +103,8 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
             pid = 0
             report.raise_for(item, f"container {spec.id}")
         started = process.start_time(pid)
+        if spec.init:
+            _wait_for_init(pid)
         return Launched(pid=pid, start_time=started, cgroup_path=cgroup.path if cgroup else None)
     except BaseException:
         if pid:
@@ -115,6 +118,26 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
     finally:
         os.close(go_w)
         os.close(rep_r)
+
+
+def _wait_for_init(pid: int, timeout: float = 2.0) -> None:
+    """Return once the init (tini) has started the program, or has exited.
+
+    Until tini has set up its signal handling, a signal to PID 1 finds no
+    handler and is dropped (PID 1 ignores what it does not handle): a
+    ``stop`` right after ``start`` would then wait out the grace period.
+    Tini starts the program only after that setup, so a child means ready.
+    """
+    path = f"/proc/{pid}/task/{pid}/children"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                if f.read().strip():
+                    return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        time.sleep(0.0005)
 
 
 def _release(fd: int, step: bytes) -> None:
