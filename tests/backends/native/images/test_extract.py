@@ -368,10 +368,13 @@ def test_whiteout_names_cannot_escape(tmp_path: Path, outside: Path, tar: Any) -
     _refused(tmp_path, outside, data, "symlink")
 
 
-def test_decompression_bomb_stops_at_the_cap(tmp_path: Path, outside: Path, tar: Any) -> None:
-    bomb = tar().file("zeros", bytes(64 << 20)).gzip()
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_decompression_bomb_stops_at_the_cap(
+    tmp_path: Path, outside: Path, tar: Any, compression: str
+) -> None:
+    bomb = getattr(tar().file("zeros", bytes(64 << 20)), compression)()
     assert len(bomb) < 1 << 20
-    blob = tmp_path / "bomb.gz"
+    blob = tmp_path / f"bomb.{compression}"
     blob.write_bytes(bomb)
     dest = tmp_path / "root"
     dest.mkdir()
@@ -402,3 +405,17 @@ def test_garbage_is_not_a_layer(tmp_path: Path) -> None:
         _extract(tmp_path, b"\x1f\x8b" + os.urandom(100))
     with pytest.raises(UnsafeLayer, match="not a valid tar"):
         _extract(tmp_path, b"plain text, not a tar archive" * 30)
+
+
+@pytest.mark.usefixtures("needs_root")
+def test_layers_cannot_set_overlay_xattrs(tmp_path: Path, tar: Any) -> None:
+    """``trusted.*`` xattrs (overlay redirects, origins, opaque marks) are not a layer's to set."""
+    data = (
+        tar()
+        .dir("d", pax_headers={"SCHILY.xattr.trusted.overlay.redirect": "/etc"})
+        .file("f", b"x", pax_headers={"SCHILY.xattr.trusted.overlay.opaque": "y"})
+        .bytes()
+    )
+    root = _extract(tmp_path, data)
+    for name in ("d", "f"):
+        assert not [k for k in os.listxattr(root / name) if k.startswith("trusted.")]

@@ -309,3 +309,12 @@ def test_cli_admin_keeps_images_that_container_records_name(
     assert admin.prune(all=True)["ImagesDeleted"] == []
     assert admin.remove("busy", force=True) == [{"Untagged": "busy:latest"}]
     assert admin.summaries()[0]["RepoTags"] == []
+
+
+def test_hard_link_to_a_lower_layer_through_put_image(
+    store: ImageStore, tar: Any, helpers: Any
+) -> None:
+    base = tar().file("usr/bin/tool", b"v1", mode=0o755).bytes()
+    top = tar().hardlink("usr/bin/alias", "usr/bin/tool").bytes()
+    image = store.image(_image(store, tar, helpers, [base, top]))
+    assert (image.layer_dirs[0] / "usr" / "bin" / "alias").read_bytes() == b"v1"
