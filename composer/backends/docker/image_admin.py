@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from composer.backends.docker.session import EngineSession
-from composer.errors import BackendError
+from composer.errors import BackendError, Unsupported
 
 _CHUNK = 1 << 20
 
@@ -84,6 +84,11 @@ class DockerImageAdmin(EngineSession):
         return str(ids[-1])
 
     def load(self, source: Path) -> list[str]:
+        if source.is_dir():
+            raise Unsupported(
+                f"{source} is a directory: the Docker Engine loads archives only",
+                hint=f"make an archive of the layout: tar -cf layout.tar -C {source} .",
+            )
         with self._engine(f"load {source}") as api, open(source, "rb") as f:
             messages = _messages(api.load_image(f), "load")  # type: ignore[no-untyped-call]
         return [str(m["stream"]).strip() for m in messages if str(m.get("stream", "")).strip()]

@@ -285,3 +285,11 @@ def test_legacy_symlink_out_of_the_archive_is_refused(store: ImageStore, tmp_pat
     with pytest.raises(ArchiveError, match=r"'\.\.'"):
         archive.load(store, path)
     assert store.list() == []
+
+
+def test_load_a_gzipped_docker_save(
+    store: ImageStore, bb_archive: Path, bb_id: str, tmp_path: Path
+) -> None:
+    packed = tmp_path / "bb.tar.gz"
+    packed.write_bytes(gzip.compress(bb_archive.read_bytes(), compresslevel=1))
+    assert archive.load(store, packed) == [LoadedImage(bb_id, ("docker.io/library/bb:latest",))]
