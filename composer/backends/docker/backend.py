@@ -245,7 +245,34 @@ class DockerBackend(RuntimeVerbs):
             except Conflict:
                 break  # not running: nothing to prepare, the stop below is a no-op
         with self._engine(f"stop container {id}") as api:
+            if timeout > 0 and self._stop_signal_dropped(api, id):
+                timeout = 0  # PID 1 has no handler: waiting cannot help (signal_reach.py)
             api.stop(id, timeout=max(0, math.ceil(timeout)))
+
+    @staticmethod
+    def _stop_signal_dropped(api: Any, id: str) -> bool:
+        """Whether the engine's stop signal would be discarded by the container's PID 1.
+
+        Only answerable when the engine runs on this host (the container's
+        PID is ours to read, and its cgroup names the container).
+        """
+        from composer.backends.signal_reach import parse_signal, signal_reaches
+
+        info = api.inspect_container(id)
+        pid = int((info.get("State") or {}).get("Pid") or 0)
+        if pid <= 0:
+            return False
+        try:
+            with open(f"/proc/{pid}/cgroup", encoding="ascii", errors="replace") as f:
+                if info["Id"] not in f.read():
+                    return False
+        except OSError:
+            return False
+        try:
+            signo = parse_signal((info.get("Config") or {}).get("StopSignal") or "SIGTERM")
+        except BackendError:
+            return False
+        return signal_reaches(pid, signo) is False
 
     def kill_container(self, id: str, signal: str = "SIGKILL") -> None:
         with self._engine(f"kill container {id}") as api:

@@ -62,6 +62,7 @@ from composer.backends.native.supervisor.restart import RestartTracker, parse_po
 from composer.backends.native.supervisor.timers import Timer, Timers
 from composer.backends.native.supervisor.watcher import Exit, ExitWatcher
 from composer.backends.runtime import LogStream
+from composer.backends.signal_reach import parse_signal, signal_reaches
 from composer.clock import Clock
 from composer.errors import BackendError, Conflict, NotFound
 
@@ -71,19 +72,6 @@ ACTIVE = ("running", "paused", "restarting")
 DRAIN_TIMEOUT = 2.0
 KILL_WAIT = 30.0
 """Seconds to wait for a process after SIGKILL before the stop is reported as failed."""
-
-
-def parse_signal(name: str | int) -> int:
-    """``SIGTERM``, ``TERM``, ``15`` → 15; a ``BackendError`` for anything else."""
-    text = str(name).strip().upper()
-    if text.isdigit():
-        num = int(text)
-        if 0 < num < signals.NSIG:
-            return num
-    else:
-        with contextlib.suppress(KeyError):
-            return int(signals.Signals[text if text.startswith("SIG") else f"SIG{text}"])
-    raise BackendError(f"invalid signal: {name}", "use a name such as SIGTERM or a number")
 
 
 def _check(record: ContainerRecord) -> HealthcheckRecord | None:
@@ -490,6 +478,9 @@ class ProjectManager:
             for hook in m.record.pre_stop:
                 self._hook(m, hook, "pre_stop")
         signo = parse_signal(signal or m.record.stop_signal)
+        pid = m.state.pid
+        if pid and signal_reaches(pid, signo) is False:
+            grace = 0  # PID 1 has no handler: the kernel drops the signal (signal_reach.py)
         self._signal(m, signo, thaw=True)
         if finished.wait(max(grace, 0)):
             return
