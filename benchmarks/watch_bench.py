@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 _COMPOSER = (sys.executable, "-m", "composer")
+_JSON = ("--format", "json")
 TARGET_P50 = {"docker": 0.150, "native": 0.050}
 TARGET_READY = 2.0
 TARGET_IDLE_CPU = 0.02
@@ -50,8 +51,26 @@ services:
 """
 
 
+_STATE_ROOT: dict[str, str] = {}
+"""``COMPOSER_ROOT`` of a native run: a fresh state root holding bb:latest."""
+
+
+def _native_root(tmp: Path) -> None:
+    """A native state root of its own, with bb:latest loaded from ``docker save``."""
+    from composer.backends.native.backend import NativeBackend
+    from composer.backends.native.images.archive import load
+
+    archive = tmp / "bb.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), "bb:latest"], check=True)
+    _STATE_ROOT["COMPOSER_ROOT"] = str(tmp / "state")
+    native = NativeBackend({**os.environ, **_STATE_ROOT})
+    load(native.images, archive)
+    native.shutdown()
+
+
 def _env(root: Path, backend: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+    env.update(_STATE_ROOT)
     env.update(
         {
             "COMPOSE_ANSI": "never",
@@ -77,13 +96,13 @@ def _composer(root: Path, backend: str, *args: str) -> None:
 class WatchProcess:
     """``composer watch --no-up`` with its output read in a thread."""
 
-    def __init__(self, root: Path, backend: str, name: str) -> None:
+    def __init__(self, root: Path, backend: str, name: str, extra: tuple[str, ...] = ()) -> None:
         self.started = time.perf_counter()
         self.ready = threading.Event()
         self.ready_at = 0.0
         self.sync_ms: list[float] = []
         self.proc = subprocess.Popen(
-            [*_COMPOSER, "--backend", backend, "-p", name, "watch", "--no-up", "--format", "json"],
+            [*_COMPOSER, "--backend", backend, "-p", name, "watch", "--no-up", *_JSON, *extra],
             cwd=root,
             env=_env(root, backend),
             stdout=subprocess.PIPE,
@@ -126,7 +145,7 @@ def _container_pid(backend: str, name: str) -> int:
         return int(out.strip())
     from composer.backends.factory import open_backend
 
-    engine: Any = open_backend(backend, os.environ)
+    engine: Any = open_backend(backend, {**os.environ, **_STATE_ROOT})
     observed = engine.observe(name)
     (container,) = [c for c in observed.containers if c.service == "web"]
     root = Path(engine.container_root(container.id))
@@ -139,12 +158,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def latency(root: Path, backend: str, name: str, edits: int, gap: float) -> dict[str, Any]:
+def latency(
+    root: Path, backend: str, name: str, edits: int, gap: float, extra: tuple[str, ...]
+) -> dict[str, Any]:
     src = root / "src"
     src.mkdir(parents=True)
     (root / "compose.yaml").write_text(COMPOSE)
     _composer(root, backend, "-p", name, "up", "-d")
-    watch = WatchProcess(root, backend, name)
+    watch = WatchProcess(root, backend, name, extra)
     try:
         if not watch.ready.wait(60):
             raise SystemExit("watch did not start")
@@ -229,11 +250,20 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.15, help="seconds between edits")
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--idle", type=float, default=10.0, help="idle window in seconds")
+    parser.add_argument(
+        "--quiet-period", type=float, default=None, help="ms, passed to watch (default: its own)"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {"backend": args.backend}
     with tempfile.TemporaryDirectory(prefix="watch-bench-") as tmp:
         name = f"wbench{uuid.uuid4().hex[:8]}"
-        results["latency"] = latency(Path(tmp, "lat"), args.backend, name, args.edits, args.gap)
+        if args.backend == "native":
+            _native_root(Path(tmp))
+        extra = () if args.quiet_period is None else ("--quiet-period", f"{args.quiet_period:g}")
+        results["quiet_period_ms"] = args.quiet_period or 50
+        results["latency"] = latency(
+            Path(tmp, "lat"), args.backend, name, args.edits, args.gap, extra
+        )
         results["tree"] = tree(Path(tmp, "tree"), args.backend, name + "t", args.files, args.idle)
     lat, tr = results["latency"], results["tree"]
     results["targets"] = {

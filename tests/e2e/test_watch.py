@@ -507,3 +507,54 @@ def test_no_watch_rules_is_an_error(engine: Engine, name: str, tmp_path: Path) -
     result = composer("-p", name, "watch", "--no-up", cwd=root, env=engine.env)
     assert result.code == 2
     assert "none of the selected services is configured for watch" in result.err
+
+
+def test_up_watch_attached(engine: Engine, name: str, tmp_path: Path) -> None:
+    """``up --watch``: logs and watch lines on the terminal; Ctrl-C stops the stack."""
+    root = write_project(
+        tmp_path,
+        """
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: ["sh", "-c", "echo web is up; exec sleep 1000"]
+            develop:
+              watch:
+                - {path: ./src, action: sync, target: /app}
+        """,
+    )
+    (root / "src").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "composer", "-p", name, "up", "--watch"],
+        cwd=root,
+        env=engine.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+
+    def expect(text: str) -> None:
+        while not any(text in line for line in seen):
+            seen.append(lines.get(timeout=60))
+
+    try:
+        expect("Watch enabled")
+        expect("web is up")
+        cid = container(engine, name, "web")
+        (root / "src" / "live.txt").write_text("live\n")
+        expect("web: sync 1 file")
+        assert read(engine, cid, "/app/live.txt") == "live\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    wait_until(lambda: all(c.state != "running" for c in engine.backend.observe(name).containers))
