@@ -61,14 +61,16 @@ class Batcher:
     _first: float | None = None
     _last: float = 0.0
 
-    def add(self, changes: Iterable[tuple[Path, bool]]) -> None:
-        """Record changed paths at the clock's current time.
+    def add(self, changes: Iterable[tuple[Path, bool]], quiet_for: float = 0.0) -> None:
+        """Record changed paths; the tree has been quiet for ``quiet_for`` seconds already.
 
         Each change is ``(path, created)``; a path created at any point in
         the batch stays marked created (a new directory is copied whole,
-        since files made in it before it was watched raise no event).
+        since files made in it before it was watched raise no event). The
+        notifier reports only after one quiet step, so that much of the quiet
+        period has passed when the changes arrive.
         """
-        now = self.clock.now()
+        now = self.clock.now() - quiet_for
         added = False
         for path, created in changes:
             self._paths[path] = self._paths.get(path, False) or created
@@ -152,7 +154,8 @@ class FileWatcher:
                 if isinstance(raw, set) and raw:
                     with self._cond:
                         self._batcher.add(
-                            (Path(p), kind == _ADDED) for kind, p in sorted(raw, key=_by_path)
+                            ((Path(p), kind == _ADDED) for kind, p in sorted(raw, key=_by_path)),
+                            quiet_for=NOTIFY_STEP_MS / 1000,
                         )
                         self._cond.notify_all()
 

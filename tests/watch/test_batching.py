@@ -78,3 +78,12 @@ def test_watch_roots(tmp_path: Path) -> None:
     )
     assert roots == [tmp_path]
     assert watch_roots([tmp_path / "src" / "pkg", tmp_path / "src"]) == [tmp_path / "src"]
+
+
+def test_quiet_time_already_observed_by_the_notifier_counts() -> None:
+    clock = FakeClock(64.0)
+    batcher = Batcher(clock, quiet=0.0625)
+    batcher.add([(A, False)], quiet_for=0.015625)
+    assert batcher.due_in() == 0.046875
+    clock.advance(0.046875)
+    assert batcher.take() == [Change(A, False)]
