@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from composer.errors import BackendError, PlanError, Unsupported
+from composer.errors import BackendError, PlanError, Unavailable, Unsupported
 
 
 class ImageAdmin(Protocol):
@@ -44,7 +44,15 @@ def open_image_admin(backend: str, environ: Mapping[str, str]) -> ImageAdmin:
         from composer.backends.native.images.admin import NativeImageAdmin
         from composer.backends.native.state import StateRoot
 
-        return NativeImageAdmin.from_root(StateRoot.from_environ(environ))
+        root = StateRoot.from_environ(environ)
+        try:
+            root.ensure()
+        except OSError as exc:
+            raise Unavailable(
+                f"cannot use the state root {root.path}: {exc.strerror or exc}",
+                hint="run as root, or point COMPOSER_ROOT at a writable directory",
+            ) from exc
+        return NativeImageAdmin.from_root(root)
     raise Unsupported(f"unknown backend {backend!r}", hint="choose native or docker")
 
 
@@ -186,6 +194,8 @@ def inspect(admin: ImageAdmin, refs: Sequence[str], fmt: str) -> Outcome:
         raise PlanError(
             f"--format: invalid value {fmt!r}", hint="expected json or a template like '{{.Id}}'"
         )
+    if fmt != "json":
+        render_template(fmt, {})  # an unsupported template fails before any lookup
     found, errors = [], []
     for ref in refs:
         try:

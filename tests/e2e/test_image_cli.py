@@ -220,3 +220,21 @@ def test_docker_backend_import_save_into_native(
     assert run.code == 0 and f"Untagged: {name}" in run.text, run.err
     missing = composer("inspect", name, root=None, cwd=tmp_path)
     assert missing.code == 1 and "Traceback" not in missing.err
+
+
+def test_native_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not an archive\n" * 100)
+    root = tmp_path / "state"
+    run = composer("load", "-i", "notes.txt", root=root, cwd=tmp_path)
+    assert run.code == 1 and "notes.txt is not an image archive" in run.err
+    run = composer("import", "notes.txt", "x", root=root, cwd=tmp_path)
+    assert run.code == 1 and "not a valid tar archive" in run.err
+    run = composer("import", "missing.tar", root=root, cwd=tmp_path)
+    assert run.code == 1 and "missing.tar: no such file" in run.err
+    run = composer("import", "notes.txt", "Bad:Name", root=root, cwd=tmp_path)
+    assert run.code == 2 and "invalid reference format" in run.err
+    run = composer("ls", root=Path("/proc/composer-no-such-root"), cwd=tmp_path)
+    assert run.code == 1 and "cannot use the state root" in run.err
+    run = composer("inspect", "-f", "{{range .RepoTags}}{{.}}{{end}}", "x", root=root, cwd=tmp_path)
+    assert run.code == 1 and "not supported" in run.err
+    assert composer("ls", "-q", root=root, cwd=tmp_path).text == ""

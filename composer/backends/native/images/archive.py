@@ -157,7 +157,7 @@ def _open_source(path: Path) -> Iterator[_Source]:
         raise NotFound(f"no such file: {path}") from None
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ArchiveError(
-            f"{path} is not an image archive: {exc}",
+            f"{path} is not an image archive (not a tar file, plain or compressed)",
             hint="give a file written by `docker save` or `composer image save`",
         ) from exc
     with tf:
