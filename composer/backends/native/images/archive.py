@@ -8,53 +8,61 @@ Three inputs are accepted, told apart by what they contain:
   or without the legacy ``manifest.json`` that Docker >= 25 adds;
 * an OCI layout directory (skopeo, buildah, crane).
 
-``save`` writes both descriptions at once, as Docker >= 25 does: the OCI
-layout with ``io.containerd.image.name`` annotations and the legacy
-``manifest.json`` whose paths point into ``blobs/sha256``, so old and new
-``docker load`` accept it. Layers are written uncompressed (their digest is
-the DiffID), as Docker writes them.
+Every blob is verified against its digest as it is read, member names
+may not leave the archive, and layers go through the safe extractor.
+``save`` lives in ``archive_save`` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
 import os
-import platform
-import shutil
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from composer.backends.native.images import reference
-from composer.backends.native.images.extract import UnsafeLayer, open_decompressed, split_name
+from composer.backends.native.images.archive_save import save, save_to_file
+from composer.backends.native.images.extract import UnsafeLayer, split_name
+from composer.backends.native.images.oci import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    NAME_ANNOTATION,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    REF_ANNOTATION,
+    ArchiveError,
+    blob_name,
+    host_platform,
+)
 from composer.backends.native.images.store import (
     SHA256,
     ImageStore,
-    StoredImage,
-    digest_hex,
 )
-from composer.errors import ComposerError, ConfigError, NotFound, Unsupported
+from composer.errors import NotFound
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-NAME_ANNOTATION = "io.containerd.image.name"
-REF_ANNOTATION = "org.opencontainers.image.ref.name"
+__all__ = [
+    "NAME_ANNOTATION",
+    "OCI_CONFIG",
+    "OCI_INDEX",
+    "OCI_LAYER",
+    "OCI_MANIFEST",
+    "REF_ANNOTATION",
+    "ArchiveError",
+    "LoadedImage",
+    "host_platform",
+    "load",
+    "save",
+    "save_to_file",
+]
+
 _MAX_JSON = 16 << 20
 _CHUNK = 1 << 20
-
-
-class ArchiveError(ComposerError):
-    """An archive that is not an image archive, or is damaged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,16 +205,6 @@ def _ingest(store: ImageStore, source: _Source, name: str, digest: str | None) -
         return store.ingest_blob(digest, iter(lambda: f.read(_CHUNK), b""))
 
 
-def _blob_name(digest: str) -> str:
-    algo = digest.partition(":")[0]
-    if algo != "sha256":
-        raise Unsupported(f"digest algorithm {algo!r} is not supported", hint="use sha256")
-    try:
-        return f"blobs/sha256/{digest_hex(digest)}"
-    except ValueError:
-        raise ArchiveError(f"bad digest {digest!r} in the archive") from None
-
-
 def _digest_of_name(name: str) -> str | None:
     """``sha256:<hex>`` when ``name`` is ``blobs/sha256/<hex>``, so it can be verified."""
     parts = _clean(name).split("/")
@@ -237,13 +235,13 @@ def _load_oci(store: ImageStore, source: _Source, tag: str | None) -> list[Loade
     index = source.read_json("index.json")
     loaded: list[LoadedImage] = []
     for desc in _manifests(source, index):
-        manifest = source.read_json(_blob_name(desc["digest"]))
+        manifest = source.read_json(blob_name(desc["digest"]))
         config_digest = manifest["config"]["digest"]
-        with source.open(_blob_name(config_digest)) as f:
+        with source.open(blob_name(config_digest)) as f:
             config = f.read(_MAX_JSON + 1)
         blobs, types = [], []
         for layer in manifest.get("layers", []):
-            blobs.append(_ingest(store, source, _blob_name(layer["digest"]), layer["digest"]))
+            blobs.append(_ingest(store, source, blob_name(layer["digest"]), layer["digest"]))
             types.append(_layer_type(layer.get("mediaType")))
         image_id = store.put_image(config, blobs, media_types=types)
         names = _names(desc.get("annotations") or {}, tag)
@@ -282,7 +280,7 @@ def _manifests(source: _Source, index: Any, depth: int = 0) -> Iterator[dict[str
         if media in (OCI_MANIFEST, DOCKER_MANIFEST):
             yield desc
         elif media in (OCI_INDEX, DOCKER_LIST):
-            nested = source.read_json(_blob_name(desc["digest"]))
+            nested = source.read_json(blob_name(desc["digest"]))
             chosen = _pick_platform(nested.get("manifests") or [])
             if chosen is not None:
                 merged = dict(chosen)
@@ -293,14 +291,6 @@ def _manifests(source: _Source, index: Any, depth: int = 0) -> Iterator[dict[str
                 yield merged
 
 
-def host_platform() -> tuple[str, str]:
-    machine = platform.machine().lower()
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(
-        machine, machine
-    )
-    return "linux", arch
-
-
 def _pick_platform(manifests: list[dict[str, Any]]) -> dict[str, Any] | None:
     want_os, want_arch = host_platform()
     for desc in manifests:
@@ -308,150 +298,3 @@ def _pick_platform(manifests: list[dict[str, Any]]) -> dict[str, Any] | None:
         if plat.get("os") == want_os and plat.get("architecture") == want_arch:
             return desc
     return None
-
-
-# -- save ----------------------------------------------------------------------
-
-
-def save(store: ImageStore, refs: list[str], out: BinaryIO) -> None:
-    """Write the images named by ``refs`` as one archive that ``docker load`` accepts."""
-    chosen: list[tuple[StoredImage, list[str]]] = []
-    for ref in refs:
-        image = store.get(ref)
-        tags: list[str] = []
-        if not reference.is_image_id(ref) and store.resolve(ref) == image.id:
-            try:
-                name = reference.normalize(ref)
-            except ConfigError:
-                name = None
-            if name is not None and name in image.tags:
-                tags.append(name)
-        for known, tag_list in chosen:
-            if known.id == image.id:
-                tag_list.extend(t for t in tags if t not in tag_list)
-                break
-        else:
-            chosen.append((image, tags))
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        _write_archive(store, tf, chosen)
-
-
-def save_to_file(store: ImageStore, refs: list[str], path: Path) -> None:
-    """``save`` into ``path`` atomically (a temporary file renamed over it)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            save(store, refs, f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_archive(
-    store: ImageStore, tf: tarfile.TarFile, chosen: list[tuple[StoredImage, list[str]]]
-) -> None:
-    written: set[str] = set()
-    sizes: dict[str, int] = {}
-    _add_dir(tf, "blobs")
-    _add_dir(tf, "blobs/sha256")
-    legacy: list[dict[str, Any]] = []
-    index: list[dict[str, Any]] = []
-    repositories: dict[str, dict[str, str]] = {}
-    for image, tags in chosen:
-        layer_descs = []
-        for layer in image.layers:
-            if layer.diff_id not in written:
-                sizes[layer.diff_id] = _add_layer(
-                    store, tf, layer.blob, layer.diff_id, layer.tar_size
-                )
-                written.add(layer.diff_id)
-            size = sizes[layer.diff_id]
-            layer_descs.append({"mediaType": OCI_LAYER, "digest": layer.diff_id, "size": size})
-        config = store.config_path(image.id).read_bytes()
-        if image.id not in written:
-            _add_bytes(tf, _blob_name(image.id), config)
-            written.add(image.id)
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": image.id, "size": len(config)},
-                "layers": layer_descs,
-            },
-            separators=(",", ":"),
-        ).encode()
-        manifest_digest = SHA256 + hashlib.sha256(manifest).hexdigest()
-        if manifest_digest not in written:
-            _add_bytes(tf, _blob_name(manifest_digest), manifest)
-            written.add(manifest_digest)
-        desc = {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest)}
-        named: list[str | None] = list(tags) or [None]
-        for tag in named:
-            entry = dict(desc)
-            if tag is not None:
-                parsed = reference.parse(tag)
-                entry["annotations"] = {
-                    NAME_ANNOTATION: tag,
-                    REF_ANNOTATION: parsed.tag or "latest",
-                }
-                repo = reference.familiar_name(parsed.repository)
-                if image.diff_ids:
-                    top = digest_hex(image.chain_ids[-1])
-                    repositories.setdefault(repo, {})[parsed.tag or "latest"] = top
-            index.append(entry)
-        legacy.append(
-            {
-                "Config": _blob_name(image.id),
-                "RepoTags": [reference.familiar_name(t) for t in tags] or None,
-                "Layers": [_blob_name(d) for d in image.diff_ids],
-            }
-        )
-    _add_bytes(
-        tf, "index.json", _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index})
-    )
-    _add_bytes(tf, "manifest.json", _json(legacy))
-    _add_bytes(tf, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
-    if repositories:
-        _add_bytes(tf, "repositories", _json(repositories))
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _info(name: str, size: int = 0, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.size = size
-    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    info.mtime = 0
-    return info
-
-
-def _add_dir(tf: tarfile.TarFile, name: str) -> None:
-    tf.addfile(_info(name, kind=tarfile.DIRTYPE))
-
-
-def _add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
-    tf.addfile(_info(name, len(data)), io.BytesIO(data))
-
-
-def _add_layer(
-    store: ImageStore, tf: tarfile.TarFile, blob: str, diff_id: str, tar_size: int | None
-) -> int:
-    """The layer uncompressed, as ``blobs/sha256/<diff-id>``, streamed from the stored blob."""
-    name = _blob_name(diff_id)
-    with store.open_blob(blob) as raw:
-        stream: IO[bytes] = open_decompressed(raw)
-        if tar_size is not None:
-            tf.addfile(_info(name, tar_size), stream)
-            return tar_size
-        with tempfile.TemporaryFile(dir=store.root.tmp) as tmp:
-            shutil.copyfileobj(stream, tmp, _CHUNK)
-            size = tmp.tell()
-            tmp.seek(0)
-            tf.addfile(_info(name, size), tmp)
-            return size
