@@ -9,11 +9,11 @@ Each wrapper raises ``OSError`` with the real errno, so callers can tell
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)
+"""The C library already loaded in this process (``find_library`` would run ``ldconfig``)."""
 
 # Namespace flags (sched.h)
 CLONE_NEWNS = 0x00020000
