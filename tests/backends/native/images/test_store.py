@@ -318,3 +318,22 @@ def test_hard_link_to_a_lower_layer_through_put_image(
     top = tar().hardlink("usr/bin/alias", "usr/bin/tool").bytes()
     image = store.image(_image(store, tar, helpers, [base, top]))
     assert (image.layer_dirs[0] / "usr" / "bin" / "alias").read_bytes() == b"v1"
+
+
+def test_a_lease_keeps_collection_out(state_root: StateRoot, tar: Any, helpers: Any) -> None:
+    """Between ingest and put_image a pull holds a lease; GC needs the same lock exclusively."""
+    import fcntl
+
+    store = ImageStore(state_root)
+    lock = state_root.lock_file("images-gc")
+    with store.lease():
+        blob = store.ingest_blob(None, [tar().file("a").bytes()])  # not referenced yet
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what prune takes
+        finally:
+            os.close(fd)
+    assert store.has_blob(blob)
+    store.prune()  # once the lease ends, the unreferenced blob is collected
+    assert not store.has_blob(blob)
