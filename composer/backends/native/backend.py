@@ -151,7 +151,9 @@ class NativeBackend:
     def _snapshot(self, ref: str) -> _observe.Snapshot:
         return _observe.snapshot(self.root, self._find(ref))
 
-    def _event(self, record: ContainerRecord, action: str, **attributes: str) -> None:
+    def _event(
+        self, record: ContainerRecord, action: str, *, when: float | None = None, **attributes: str
+    ) -> None:
         labels = _observe.Snapshot(record, read_state(self.root, record.id), (), "created")
         attrs = {**labels.labels, "name": record.name, "image": str(record.spec.get("image"))}
         attrs.update(attributes)
@@ -164,6 +166,7 @@ class NativeBackend:
             record.name,
             service=record.service,
             attributes=attrs,
+            when=when,
         )
 
     def container_root(self, id: str) -> Path:
@@ -450,7 +453,14 @@ class NativeBackend:
         self._client(snap.record.project).stop(snap.record.id, timeout)
         after = self._snapshot(snap.record.id)
         code = _observe.exit_code_of(after)
-        self._event(snap.record, "die", exitCode=str(code if code is not None else 0))
+        # At the finish time the supervisor recorded, so that it is the same event as
+        # the one read back from state.json.
+        self._event(
+            snap.record,
+            "die",
+            when=after.state.finished_at or None,
+            exitCode=str(code if code is not None else 0),
+        )
         self._event(snap.record, "stop")
 
     def kill_container(self, id: str, signal: str = "SIGKILL") -> None:
@@ -477,9 +487,23 @@ class NativeBackend:
         for join in record.networks:
             with contextlib.suppress(ComposerError, OSError):
                 self.networks.disconnect(join.network, record.id)
+        self._remove_cgroup(record)
         self.containers.remove(record, volumes=volumes)
         self._event(record, "destroy")
         self._tidy_project(record.project)
+
+    def _remove_cgroup(self, record: ContainerRecord) -> None:
+        """The removed container's cgroup goes with it, whatever is left inside (the
+        supervisor releases it when the container ends; this covers a supervisor that
+        left, or was killed, before it could)."""
+        cgroup = record.launch.get("cgroup") or {}
+        path = cgroup.get("path") if isinstance(cgroup, dict) else None
+        if not path:
+            return
+        from composer.backends.native.runtime.cgroups import Cgroup
+
+        with contextlib.suppress(OSError, ValueError, TimeoutError):
+            Cgroup(str(path)).remove()
 
     def _tidy_project(self, project: str) -> None:
         """When a project has no container left, its supervisor is told to leave now
