@@ -81,19 +81,20 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
     os.close(go_r)
     os.close(rep_w)
     pid = 0
+    middle_left = True
     try:
         reader = report.Reader(rep_r)
         if cgroup is not None:
             cgroup.add(middle)
         _release(go_w, b"1")
         item = reader.next()
-        if item is None or "error" in item:
-            _reap(middle)
-            if item is None:
-                raise report.LaunchError(f"container {spec.id}: the runtime child died")
+        _reap(middle)
+        middle_left = False
+        if item is None:
+            raise report.LaunchError(f"container {spec.id}: the runtime child died")
+        if "error" in item:
             report.raise_for(item, f"container {spec.id}")
         pid = int(str(item["pid"]))
-        _reap(middle)
         if before_exec is not None:
             before_exec(pid)
         _release(go_w, b"2")
@@ -107,10 +108,11 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
             _wait_for_init(pid)
         return Launched(pid=pid, start_time=started, cgroup_path=cgroup.path if cgroup else None)
     except BaseException:
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _reap(pid)
+        for child in (middle if middle_left else 0, pid):
+            if child:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+                _reap(child)
         if cgroup is not None:
             with contextlib.suppress(OSError):
                 cgroup.remove()

@@ -198,9 +198,15 @@ def with_home(env: Sequence[str], home: str) -> tuple[str, ...]:
 
 
 def start_time(pid: int) -> int:
-    """Field 22 of ``/proc/<pid>/stat``: with the pid, it names the process uniquely."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        data = f.read()
+    """Field 22 of ``/proc/<pid>/stat``: with the pid, it names the process uniquely.
+
+    0 when the process is already gone (reaped by someone else's ``waitpid``).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
     rest = data[data.rindex(b")") + 2 :].split()
     return int(rest[19])
 
