@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from composer.errors import ComposerError, ConfigError
 from composer.watch.actions import Report, Runner, Stack
 from composer.watch.rules import Rule, config_paths, plan_batch, rules_of
-from composer.watch.watcher import DEFAULT_QUIET, Batcher, Change, FileWatcher, watch_roots
+from composer.watch.watcher import DEFAULT_QUIET, Batcher, Change, FileWatcher, watch_plan
 
 if TYPE_CHECKING:
     from composer.clock import Clock
@@ -95,14 +95,15 @@ class WatchSession:
             raise no_rules_error()
         self._runner = Runner(stack, Path(stack.project.working_dir))
         self._watcher: FileWatcher | None = None
-        self._roots: list[Path] = []
+        self._roots: tuple[list[Path], list[Path]] = ([], [])
 
     @property
     def rules(self) -> Sequence[Rule]:
         return self._rules
 
-    def _watched(self) -> list[Path]:
-        return watch_roots([*(r.root for r in self._rules), *config_paths(self._stack.project)])
+    def _watched(self) -> tuple[list[Path], list[Path]]:
+        """The trees of the rules (recursive) and the directories of the config files (flat)."""
+        return watch_plan((r.root for r in self._rules), config_paths(self._stack.project))
 
     def start(self) -> None:
         """Watch the trees and run the initial syncs; the loop starts with ``run``."""
@@ -117,7 +118,7 @@ class WatchSession:
         if self._watcher is not None:
             self._watcher.stop()
         batcher = Batcher(self._clock, quiet=self._settings.quiet)
-        watcher = FileWatcher(roots, batcher)
+        watcher = FileWatcher(roots[0], batcher, flat=roots[1])
         watcher.start()
         self._watcher, self._roots = watcher, roots
 

@@ -118,36 +118,69 @@ def watch_roots(paths: Iterable[Path]) -> list[Path]:
     return kept
 
 
-class FileWatcher:
-    """Watches directory trees and delivers quiet-period batches of changed paths."""
+def watch_plan(trees: Iterable[Path], files: Iterable[Path] = ()) -> tuple[list[Path], list[Path]]:
+    """``(recursive, flat)`` directories to watch for rule paths and single files.
 
-    def __init__(self, roots: Sequence[Path], batcher: Batcher) -> None:
+    A rule path that is a directory (or is missing: its nearest existing
+    parent, so that its creation is seen) is watched recursively; a rule path
+    that is a file, and every file of ``files`` (the compose files), only
+    through its directory's own entries.
+    """
+    tree_list = list(trees)
+    file_list = [p for p in tree_list if p.is_file()] + list(files)
+    recursive = watch_roots(p for p in tree_list if not p.is_file())
+
+    def covered(directory: Path) -> bool:
+        return any(directory == r or r in directory.parents for r in recursive)
+
+    flat = sorted({p.parent for p in file_list if p.parent.is_dir() and not covered(p.parent)})
+    return recursive, flat
+
+
+class FileWatcher:
+    """Watches directory trees and delivers quiet-period batches of changed paths.
+
+    ``roots`` are watched recursively; ``flat`` directories only for their
+    own entries (the compose file's directory: the project's other trees,
+    ``node_modules`` or ``.git``, are no business of watch unless a rule
+    names them).
+    """
+
+    def __init__(self, roots: Sequence[Path], batcher: Batcher, flat: Sequence[Path] = ()) -> None:
         self._roots = list(roots)
+        self._flat = list(flat)
         self._batcher = batcher
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start the notifier; returns once every directory is being watched."""
-        self._thread = threading.Thread(target=self._run, name="composer-watch", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
+        """Start the notifiers; returns once every directory is being watched."""
+        for paths, recursive in ((self._roots, True), (self._flat, False)):
+            if not paths:
+                continue
+            ready = threading.Event()
+            thread = threading.Thread(
+                target=self._run, args=(paths, recursive, ready), name="composer-watch", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+            ready.wait()
+            if self._error is not None:
+                self.stop()
+                raise self._error
 
-    def _run(self) -> None:
+    def _run(self, paths: list[Path], recursive: bool, ready: threading.Event) -> None:
         from watchfiles._rust_notify import RustNotify
 
         try:
-            notify = RustNotify([str(r) for r in self._roots], False, False, 300, True, True)
+            notify = RustNotify([str(r) for r in paths], False, False, 300, recursive, True)
         except BaseException as error:  # handed to the caller of start()
             self._error = error
-            self._ready.set()
+            ready.set()
             return
-        self._ready.set()
+        ready.set()
         with notify:
             while not self._stop.is_set():
                 raw: Any = notify.watch(NOTIFY_STEP_MS, NOTIFY_STEP_MS, 200, self._stop)
@@ -181,8 +214,8 @@ class FileWatcher:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
+        for thread in self._threads:
+            thread.join(timeout=2)
 
     def __enter__(self) -> FileWatcher:
         self.start()

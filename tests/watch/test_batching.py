@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from composer.clock import FakeClock
-from composer.watch.watcher import Batcher, Change, watch_roots
+from composer.watch.watcher import Batcher, Change, watch_plan, watch_roots
 
 A, B, C = Path("/p/a"), Path("/p/b"), Path("/p/c")
 
@@ -87,3 +87,19 @@ def test_quiet_time_already_observed_by_the_notifier_counts() -> None:
     assert batcher.due_in() == 0.046875
     clock.advance(0.046875)
     assert batcher.take() == [Change(A, False)]
+
+
+def test_watch_plan(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / "compose.yaml").write_text("")
+    recursive, flat = watch_plan(
+        [tmp_path / "src", tmp_path / "package.json"], [tmp_path / "compose.yaml"]
+    )
+    assert recursive == [tmp_path / "src"]
+    assert flat == [tmp_path]  # not the whole project: node_modules is left alone
+    recursive, flat = watch_plan([tmp_path / "src", tmp_path], [tmp_path / "compose.yaml"])
+    assert recursive == [tmp_path] and flat == []
+    recursive, _ = watch_plan([tmp_path / "later" / "x"])
+    assert recursive == [tmp_path]  # a missing path: its creation must be seen
