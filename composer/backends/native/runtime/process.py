@@ -143,6 +143,7 @@ def finish_and_exec(
     """Drop privileges, enter ``cwd``, exec ``args``; returns only by raising ``ChildFailure``."""
     keep = caps.mask(capabilities)
     cap_names = tuple(capabilities)
+    os.umask(0o022)  # Docker's (runc's) default, whatever the caller's
     set_rlimits(rlimits)
     if use_seccomp:
         seccomp.compiled(frozenset(cap_names))  # cached in the parent; compiled here otherwise

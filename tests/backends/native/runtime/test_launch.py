@@ -282,3 +282,28 @@ def test_working_directory_through_a_leaked_fd_is_refused(box: Box) -> None:
     finally:
         os.close(leaked)
     assert "working directory" in info.value.message
+
+
+def test_umask_is_dockers_not_the_callers(box: Box) -> None:
+    old_umask = os.umask(0o077)
+    try:
+        r = box.sh("umask; cat /proc/self/oom_score_adj")
+    finally:
+        os.umask(old_umask)
+    assert r.out.split() == ["0022", "0"]
+
+
+def test_a_protected_caller_does_not_pass_its_oom_score_on(box: Box) -> None:
+    with open("/proc/self/oom_score_adj") as f:
+        old_adj = f.read().strip()
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-100")
+    except PermissionError:
+        pytest.skip("lowering oom_score_adj needs CAP_SYS_RESOURCE, which this host withholds")
+    try:
+        r = box.sh("cat /proc/self/oom_score_adj")
+    finally:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(old_adj)
+    assert r.out == "0\n"
