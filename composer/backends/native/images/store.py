@@ -380,9 +380,10 @@ class ImageStore:
         return self._tags
 
     def write_tags(self, tags: dict[str, str]) -> None:
-        """Replace tags.json (callers hold the ``images`` lock)."""
+        """Replace tags.json (callers hold the ``images`` lock, so what we wrote is current)."""
         write_json(self.tags_path, tags)
-        self._tags_key = None
+        st = os.stat(self.tags_path)
+        self._tags, self._tags_key = dict(tags), (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def tags(self) -> dict[str, str]:
         """A copy of {normalised reference: image id}."""

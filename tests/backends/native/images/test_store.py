@@ -337,3 +337,28 @@ def test_a_lease_keeps_collection_out(state_root: StateRoot, tar: Any, helpers: 
     assert store.has_blob(blob)
     store.prune()  # once the lease ends, the unreferenced blob is collected
     assert not store.has_blob(blob)
+
+
+def test_tags_json_is_read_once_until_it_changes(
+    store: ImageStore, tar: Any, helpers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from composer.backends.native.images import store as store_module
+
+    for name in ("a", "b", "c"):
+        store.tag(name, _image(store, tar, helpers, [tar().file(name).bytes()]))
+    reads: list[Path] = []
+    real = store_module.read_json
+
+    def counting(path: Path) -> Any:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(store_module, "read_json", counting)
+    fresh = ImageStore(store.root)
+    assert len(fresh.list()) == 3
+    fresh.resolve("a")
+    fresh.get("b")
+    assert reads.count(store.tags_path) == 1
+    store.tag("d", fresh.resolve("c") or "")  # another writer changes the file
+    assert fresh.resolve("d") is not None
+    assert reads.count(store.tags_path) == 2
