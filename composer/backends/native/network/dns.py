@@ -24,6 +24,7 @@ import ipaddress
 import itertools
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,11 @@ from typing import Any
 from composer.backends.native.state import read_json
 
 TTL = 60
-UPSTREAM_TIMEOUT = 3.0
+UPSTREAM_TIMEOUT = 2.0
+"""Seconds to wait for one upstream."""
+FORWARD_BUDGET = 4.0
+"""Seconds for all upstreams together: the answer (SERVFAIL at worst) reaches the client
+before its own resolver gives up on us (glibc waits 5 s)."""
 
 
 def host_resolvers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
@@ -224,14 +229,18 @@ class _Resolver:
         from dnslib import RCODE, DNSRecord
 
         client = str(handler.client_address[0])
+        deadline = time.monotonic() + FORWARD_BUDGET
         for host, port in self.owner.upstreams_for(client):
+            wait = min(UPSTREAM_TIMEOUT, deadline - time.monotonic())
+            if wait <= 0.05:
+                break
             try:
                 # UDP first whatever the client used; TCP only for a truncated answer
                 v6 = ":" in host
-                raw = request.send(host, port, tcp=False, timeout=UPSTREAM_TIMEOUT, ipv6=v6)
+                raw = request.send(host, port, tcp=False, timeout=wait, ipv6=v6)
                 answer = DNSRecord.parse(raw)
                 if answer.header.tc:
-                    raw = request.send(host, port, tcp=True, timeout=UPSTREAM_TIMEOUT, ipv6=v6)
+                    raw = request.send(host, port, tcp=True, timeout=wait, ipv6=v6)
                     answer = DNSRecord.parse(raw)
                 answer.header.id = request.header.id
                 return answer
