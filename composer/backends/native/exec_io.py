@@ -75,9 +75,12 @@ def run_exec(
     if detach:
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
-            exec_in(pid1, spec, Stdio(null, null, null))
+            launched = exec_in(pid1, spec, Stdio(null, null, null))
         finally:
             os.close(null)
+        # It is this process's child now (we are its subreaper): reap it when it ends, or
+        # its zombie would hold the container's PID namespace open after PID 1 exits.
+        threading.Thread(target=_reap, args=(launched.pid,), daemon=True).start()
         return 0
     if tty:
         return _run_tty(pid1, spec, stdin, stdout)
@@ -113,6 +116,11 @@ def run_exec(
         for fd in (*ours, *theirs):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _feed(source: BinaryIO, fd: int) -> None:
