@@ -25,6 +25,9 @@ from composer.errors import ConfigError, Conflict, NotFound
 if TYPE_CHECKING:
     from composer.backends.native.images.store import ImageStore
 
+# Scratch names of the store in <root>/tmp: ingests, unpacks, deletions.
+SCRATCH_PREFIXES = ("blob-", "layer-", "doomed-")
+
 
 @dataclass(frozen=True, slots=True)
 class RemoveResult:
@@ -139,7 +142,25 @@ def _collect(store: ImageStore) -> int:
         reclaimed += entry.stat().st_size
         entry.unlink(missing_ok=True)
         (store.base / "diffids" / entry.name).unlink(missing_ok=True)
+    _clear_scratch(store)
     return reclaimed
+
+
+def _clear_scratch(store: ImageStore) -> None:
+    """Remove what interrupted ingests and unpacks left in ``<root>/tmp``.
+
+    Every ingest and unpack holds a lease, and the caller holds
+    ``images-gc`` exclusively, so none of these is in use right now.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(store.root.tmp):
+            if not entry.name.startswith(SCRATCH_PREFIXES):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 def _delete_tree(store: ImageStore, path: Path) -> None:

@@ -22,6 +22,7 @@ never collected under it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -61,6 +62,7 @@ __all__ = [
     "parse_config",
 ]
 _COPY_CHUNK = 1 << 20
+SCRATCH_BLOB = "blob-"
 
 _COPY_CHUNK = 1 << 20
 
@@ -148,48 +150,78 @@ class ImageStore:
         """Stream ``chunks`` into the store, verifying sha256 and size; return the digest.
 
         Nothing is stored unless the content matches: the data goes to a
-        temporary file, is checked, and only then renamed into place.
+        temporary file (under a lease, so collection leaves it alone), is
+        checked, and only then renamed into place.
         """
         self.ensure()
         if expected_digest is not None and self.has_blob(expected_digest):
             return as_digest(expected_digest)
         sha = hashlib.sha256()
         count = 0
-        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.root.tmp)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    count += len(chunk)
-                    if size is not None and count > size:
-                        raise Conflict(
-                            f"blob is larger than the expected {size} bytes",
-                            hint="the source sent more data than its manifest says",
-                        )
-                    sha.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            if size is not None and count != size:
-                raise Conflict(f"blob has {count} bytes, expected {size}")
-            digest = SHA256 + sha.hexdigest()
-            if expected_digest is not None and digest != as_digest(expected_digest):
-                raise Conflict(
-                    f"blob digest mismatch: expected {expected_digest}, got {digest}",
-                    hint="the data was corrupted or tampered with on the way; nothing was stored",
-                )
-            os.chmod(tmp, 0o644)
-            with self.lease():
+        with self.lease():
+            fd, tmp = tempfile.mkstemp(prefix=SCRATCH_BLOB, dir=self.root.tmp)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    for chunk in chunks:
+                        count += len(chunk)
+                        if size is not None and count > size:
+                            raise Conflict(
+                                f"blob is larger than the expected {size} bytes",
+                                hint="the source sent more data than its manifest says",
+                            )
+                        sha.update(chunk)
+                        f.write(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+                digest = self._check(SHA256 + sha.hexdigest(), count, expected_digest, size)
+                os.chmod(tmp, 0o644)
                 os.replace(tmp, self.blob_path(digest))
-            return digest
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+                return digest
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
 
-    def ingest_file(self, path: Path, expected_digest: str | None = None) -> str:
-        """``ingest_blob`` from a file."""
-        with open(path, "rb") as f:
-            return self.ingest_blob(expected_digest, iter(lambda: f.read(_COPY_CHUNK), b""))
+    @staticmethod
+    def _check(digest: str, count: int, expected: str | None, size: int | None) -> str:
+        if size is not None and count != size:
+            raise Conflict(f"blob has {count} bytes, expected {size}")
+        if expected is not None and digest != as_digest(expected):
+            raise Conflict(
+                f"blob digest mismatch: expected {expected}, got {digest}",
+                hint="the data was corrupted or tampered with on the way; nothing was stored",
+            )
+        return digest
+
+    def ingest_file(
+        self, path: Path, expected_digest: str | None = None, *, move: bool = False
+    ) -> str:
+        """``ingest_blob`` from a file; with ``move`` the file itself is renamed into place.
+
+        Moving saves a copy of a large download when ``path`` is on the
+        state root's filesystem (``<root>/tmp``); the file is hashed first
+        and left where it was when it does not match.
+        """
+        if not move:
+            with open(path, "rb") as f:
+                return self.ingest_blob(expected_digest, iter(lambda: f.read(_COPY_CHUNK), b""))
+        self.ensure()
+        sha = hashlib.sha256()
+        with self.lease():
+            with open(path, "rb") as f:
+                while chunk := f.read(_COPY_CHUNK):
+                    sha.update(chunk)
+                count = f.tell()
+                os.fsync(f.fileno())
+            digest = self._check(SHA256 + sha.hexdigest(), count, expected_digest, None)
+            os.chmod(path, 0o644)
+            try:
+                os.replace(path, self.blob_path(digest))
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                return self.ingest_file(path, digest)  # another filesystem: copy
+        return digest
 
     def open_blob(self, digest: str) -> Any:
         try:

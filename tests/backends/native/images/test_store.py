@@ -362,3 +362,25 @@ def test_tags_json_is_read_once_until_it_changes(
     store.tag("d", fresh.resolve("c") or "")  # another writer changes the file
     assert fresh.resolve("d") is not None
     assert reads.count(store.tags_path) == 2
+
+
+def test_ingest_file_by_moving_it(store: ImageStore, helpers: Any) -> None:
+    download = store.root.tmp / "downloads" / "x.partial"
+    download.parent.mkdir(parents=True)
+    download.write_bytes(b"layer bytes")
+    with pytest.raises(Conflict, match="digest mismatch"):
+        store.ingest_file(download, helpers.sha(b"other"), move=True)
+    assert download.read_bytes() == b"layer bytes"  # left for the caller to retry or drop
+    digest = store.ingest_file(download, helpers.sha(b"layer bytes"), move=True)
+    assert not download.exists()
+    assert store.blob_path(digest).read_bytes() == b"layer bytes"
+
+
+def test_prune_clears_what_interrupted_ingests_left(store: ImageStore) -> None:
+    store.ensure()
+    (store.root.tmp / "blob-abc123").write_bytes(b"half a blob")
+    (store.root.tmp / "layer-xyz" / "diff" / "etc").mkdir(parents=True)
+    (store.root.tmp / "downloads").mkdir()
+    (store.root.tmp / "cp-other-component").mkdir()
+    store.prune()
+    assert sorted(os.listdir(store.root.tmp)) == ["cp-other-component", "downloads"]
