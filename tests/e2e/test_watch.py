@@ -558,3 +558,37 @@ def test_up_watch_attached(engine: Engine, name: str, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     wait_until(lambda: all(c.state != "running" for c in engine.backend.observe(name).containers))
+
+
+def test_a_symlink_in_the_container_cannot_lead_out_of_it(
+    engine: Engine, name: str, tmp_path: Path
+) -> None:
+    """A synced path through a container symlink lands inside the container, never
+    on the host, though the link's target is a host directory's path."""
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./src, action: sync, target: /app}}
+        """,
+    )
+    host_dir = tmp_path / "host"
+    host_dir.mkdir()
+    (root / "src" / "evil").mkdir(parents=True)
+    with watching(root, name, engine) as watch:
+        cid = container(engine, name, "web")
+        # The link's target exists in the container too (Docker does not extract
+        # through a dangling link); on the host it is an empty directory.
+        script = f"mkdir -p /app {host_dir} && ln -s {host_dir} /app/evil"
+        assert sh(engine, cid, script)[0] == 0
+        (root / "src" / "evil" / "x").write_text("contained\n")
+        watch.expect("web: sync 1 file")
+        assert list(host_dir.iterdir()) == []
+        assert read(engine, cid, f"{host_dir}/x") == "contained\n"
+        assert read(engine, cid, "/app/evil/x") == "contained\n"
