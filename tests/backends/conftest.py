@@ -123,12 +123,38 @@ def native_backend(tmp_path: Path, bb_archive: Any, project: str) -> Iterator[An
     environ = {**os.environ, "COMPOSER_ROOT": str(tmp_path / "root")}
     backend = NativeBackend(environ)
     load(backend.images, bb_archive)
+    created: list[str] = []
+    create = backend.create_container
+
+    def tracked(spec: ContainerSpec) -> str:
+        cid = str(create(spec))
+        created.append(cid)
+        return cid
+
+    backend.create_container = tracked  # type: ignore[method-assign]
     try:
         yield backend
     finally:
         remove_native_project(backend, project)
         remove_native_project(backend, project + "x")
         backend.shutdown()
+        assert_nothing_left(backend, created)
+
+
+def assert_nothing_left(backend: Any, container_ids: list[str]) -> None:
+    """No record, cgroup or mount of the test's containers is left behind."""
+    left = [c for c in container_ids if backend.root.container(c).exists()]
+    cgroups = [
+        str(d)
+        for c in container_ids
+        for d in Path("/sys/fs/cgroup").glob(f"*/composer/{c}")
+        if d.is_dir()
+    ]
+    mounts = [
+        line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if str(backend.root.path) in line
+    ]  # fmt: skip
+    assert (left, cgroups, mounts) == ([], [], []), "the native test left these behind"
 
 
 def remove_native_project(backend: Any, project: str) -> None:
