@@ -592,3 +592,30 @@ def test_a_symlink_in_the_container_cannot_lead_out_of_it(
         assert list(host_dir.iterdir()) == []
         assert read(engine, cid, f"{host_dir}/x") == "contained\n"
         assert read(engine, cid, "/app/evil/x") == "contained\n"
+
+
+def test_prune_removes_the_previous_image(engine: Engine, name: str, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            build: ./web
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./web, action: rebuild}}
+        """,
+    )
+    (root / "web").mkdir()
+    (root / "web" / "Dockerfile").write_text("FROM bb:latest\nCOPY version /version\n")
+    (root / "web" / "version").write_text("1\n")
+    with watching(root, name, engine, "--prune") as watch:
+        old = engine.backend.image_id(f"{name}-web")
+        assert old is not None
+        (root / "web" / "version").write_text("2\n")
+        assert "failed" not in watch.expect("web: rebuild")
+        new = engine.backend.image_id(f"{name}-web")
+        assert new is not None and new != old
+        assert engine.backend.image_id(old) is None
