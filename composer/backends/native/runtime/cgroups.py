@@ -158,7 +158,15 @@ class Cgroup:
     def create(self, spec: CgroupSpec | None = None) -> Cgroup:
         """Make the directories and write the limits (idempotent)."""
         for mp in self.layout.mountpoints():
-            self._mkdirs(mp)
+            for attempt in range(3):
+                try:
+                    self._mkdirs(mp)
+                    break
+                except FileNotFoundError:
+                    # A shared parent was removed (``remove_empty_parent`` of
+                    # another caller) between our mkdirs: make it again.
+                    if attempt == 2:
+                        raise
         if spec is not None:
             self.apply(spec)
         return self
