@@ -99,20 +99,68 @@ def image_rows(summaries: Sequence[Mapping[str, Any]]) -> list[ImageRow]:
     return rows
 
 
+def filter_summaries(
+    summaries: Sequence[Mapping[str, Any]], filters: Sequence[str]
+) -> list[Mapping[str, Any]]:
+    """``--filter`` as docker applies it: ``dangling=true|false``, ``reference=PATTERN``,
+    ``label=KEY`` or ``label=KEY=VALUE``; several filters must all match."""
+    out = list(summaries)
+    for item in filters:
+        key, eq, value = item.partition("=")
+        if not eq or key not in ("dangling", "reference", "label"):
+            raise PlanError(
+                f"--filter: invalid filter {item!r}",
+                hint="use dangling=true|false, reference=PATTERN or label=KEY[=VALUE]",
+            )
+        if key == "dangling":
+            if value not in ("true", "false", "1", "0"):
+                raise PlanError(f"--filter: invalid value {value!r} for dangling")
+            want = value in ("true", "1")
+            out = [s for s in out if (not _tags(s)) == want]
+        elif key == "reference":
+            out = [s for s in out if any(_matches(value, t) for t in _tags(s))]
+        else:
+            name, has_value, expected = value.partition("=")
+            out = [
+                s
+                for s in out
+                if name in (s.get("Labels") or {})
+                and (not has_value or (s.get("Labels") or {})[name] == expected)
+            ]
+    return out
+
+
+def _tags(summary: Mapping[str, Any]) -> list[str]:
+    return [t for t in summary.get("RepoTags") or [] if t != "<none>:<none>"]
+
+
+def _matches(pattern: str, tag: str) -> bool:
+    """Docker's reference filter: the pattern against ``repo:tag``, or against ``repo`` alone."""
+    import fnmatch
+
+    repo = split_name(tag)[0]
+    target = tag if ":" in pattern.rsplit("/", 1)[-1] else repo
+    return fnmatch.fnmatchcase(target, pattern)
+
+
 def short_id(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
-def render_ls(rows: Sequence[ImageRow], *, quiet: bool, fmt: str, now: float) -> str:
+def render_ls(
+    rows: Sequence[ImageRow], *, quiet: bool, fmt: str, now: float, no_trunc: bool = False
+) -> str:
     """The table (``docker images``), ``-q`` ids, or one JSON object per line."""
     from composer.humanize import human_duration
     from composer.render_ops import human_size
 
+    ident = (lambda i: i) if no_trunc else short_id
+
     if quiet:
         seen: list[str] = []
         for row in rows:
-            if short_id(row.id) not in seen:
-                seen.append(short_id(row.id))
+            if ident(row.id) not in seen:
+                seen.append(ident(row.id))
         return "".join(f"{i}\n" for i in seen)
     if fmt == "json":
         lines = []
@@ -126,7 +174,7 @@ def render_ls(rows: Sequence[ImageRow], *, quiet: bool, fmt: str, now: float) ->
                         "CreatedAt": created_at.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
                         "CreatedSince": since,
                         "Digest": row.digest,
-                        "ID": short_id(row.id),
+                        "ID": ident(row.id),
                         "Repository": row.repository,
                         "SharedSize": "N/A",
                         "Size": human_size(row.size),
@@ -142,7 +190,7 @@ def render_ls(rows: Sequence[ImageRow], *, quiet: bool, fmt: str, now: float) ->
         (
             row.repository,
             row.tag,
-            short_id(row.id),
+            ident(row.id),
             human_duration(max(0.0, now - row.created)) + " ago",
             human_size(row.size),
         )

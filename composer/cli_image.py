@@ -70,6 +70,16 @@ def ls_command(
     fmt: Annotated[
         str, typer.Option("--format", metavar="FORMAT", help="Format: table or json.")
     ] = "table",
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-f",
+            "--filter",
+            metavar="FILTER",
+            help="dangling=true|false, reference=PATTERN, label=KEY[=VALUE].",
+        ),
+    ] = None,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show full image IDs.")] = False,
 ) -> None:
     """List images."""
     from composer import app_image
@@ -77,8 +87,10 @@ def ls_command(
     if fmt not in ("table", "json"):
         raise PlanError(f"--format: invalid value {fmt!r}", hint="expected table or json")
     session, admin = _admin(ctx)
-    rows = app_image.image_rows(admin.summaries())
-    session.stdout.write(app_image.render_ls(rows, quiet=quiet, fmt=fmt, now=time.time()))
+    summaries = app_image.filter_summaries(admin.summaries(), tuple(filters or ()))
+    rows = app_image.image_rows(summaries)
+    text = app_image.render_ls(rows, quiet=quiet, fmt=fmt, now=time.time(), no_trunc=no_trunc)
+    session.stdout.write(text)
 
 
 def inspect_command(

@@ -93,3 +93,29 @@ def test_inspect_templates() -> None:
 def test_split_name_keeps_registry_ports() -> None:
     assert app_image.split_name("localhost:5000/app") == ("localhost:5000/app", "<none>")
     assert app_image.split_name("localhost:5000/app:2") == ("localhost:5000/app", "2")
+
+
+def test_filters() -> None:
+    labelled = [dict(IMAGES[0], Labels={"team": "web", "tier": "1"}), *IMAGES[1:]]
+
+    def ids(*filters: str) -> list[str]:
+        return [s["Id"][7:8] for s in app_image.filter_summaries(labelled, filters)]
+
+    assert ids("dangling=true") == ["b", "c"]
+    assert ids("dangling=false") == ["a"]
+    assert ids("reference=bb") == ["a"]
+    assert ids("reference=b*") == ["a"]
+    assert ids("reference=*/x/bb:1") == ["a"]
+    assert ids("reference=bb:2") == []
+    assert ids("label=team") == ["a"]
+    assert ids("label=team=web", "dangling=false") == ["a"]
+    assert ids("label=team=db") == []
+    for bad in ("dangling=maybe", "since=x", "dangling"):
+        with pytest.raises(PlanError):
+            ids(bad)
+
+
+def test_no_trunc_shows_full_ids() -> None:
+    rows = app_image.image_rows(IMAGES[:1])
+    text = app_image.render_ls(rows, quiet=True, fmt="table", now=NOW, no_trunc=True)
+    assert text == "sha256:" + "a" * 64 + "\n"

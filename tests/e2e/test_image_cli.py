@@ -144,6 +144,12 @@ def test_native_import_with_changes_and_prune(tmp_path: Path, bb: tuple[Path, st
     run = composer("import", "-", root=root, cwd=tmp_path, stdin=rootfs.read_bytes())
     dangling = run.text.strip()
     assert run.code == 0 and dangling != image_id, run.err
+    dangling_ids = composer(
+        "ls", "-q", "--no-trunc", "-f", "dangling=true", root=root, cwd=tmp_path
+    )
+    assert dangling_ids.text == f"{dangling}\n"
+    named = composer("ls", "-q", "--filter", "reference=mine", root=root, cwd=tmp_path)
+    assert named.text == f"{image_id[7:19]}\n"
     # prune asks first; "no" keeps everything
     run = composer("prune", root=root, cwd=tmp_path, stdin=b"n\n")
     assert "WARNING! This will remove all dangling images." in run.text
