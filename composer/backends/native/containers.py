@@ -205,7 +205,13 @@ def carried_image_volumes(
             continue
         if record.name == old_name or record.name == f"{record.id[:12]}_{old_name}":
             found = _mounts.load(root.container(record.id))
-            return {m.target: m.volume for m in found if m.anonymous and m.volume}
+            old = {m.target: m.volume for m in found if m.anonymous and m.volume}
+            renewed = any(
+                m.type == "volume" and m.source is None and m.target in old for m in spec.mounts
+            )
+            # The planner leaves a service's anonymous volume unset only under -V
+            # (--renew-anon-volumes): then the image's are renewed too.
+            return {} if renewed else old
     return {}
 
 

@@ -222,3 +222,21 @@ def test_healthcheck_resolution() -> None:
         ("CMD-SHELL", "exit 0"), 1.5, 5.0, 3
     )  # fmt: skip
     assert healthcheck_record(spec(healthcheck=HealthcheckSpec(test=("NONE",))), image) is None
+
+
+def test_renewed_anonymous_volumes_renew_the_image_ones_too(
+    env: tuple[StateRoot, Containers, ImageStore],
+) -> None:
+    root, containers, store = env
+    image = store.get("small:1")
+    old = containers.create(spec(mounts=(MountSpec("volume", "/anon"),)), image, stub_launch)
+    old_volumes = dict(O.observed_container(O.snapshot(root, old)).anonymous_volumes)
+    containers.rename(old.id, f"{old.id[:12]}_p-app-1")
+    labels = {**spec().labels, L.LABEL_REPLACE: "p-app-1"}
+    # -V: the planner does not carry /anon over, so /cache is not carried either.
+    new = containers.create(
+        spec(labels=labels, mounts=(MountSpec("volume", "/anon"),)), image, stub_launch
+    )
+    new_volumes = dict(O.observed_container(O.snapshot(root, new)).anonymous_volumes)
+    assert set(new_volumes) == {"/anon", "/cache"}
+    assert not set(new_volumes.values()) & set(old_volumes.values())
