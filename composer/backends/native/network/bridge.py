@@ -156,14 +156,6 @@ class Plumbing:
     default_route: bool
 
 
-def _free_eth(ipr: Any) -> str:
-    names = {link.get("ifname") for link in ipr.get_links()}
-    n = 0
-    while f"eth{n}" in names:
-        n += 1
-    return f"eth{n}"
-
-
 def plumb(target: int | str, p: Plumbing) -> tuple[str, str]:
     """Create the veth, attach the host end to the bridge, configure the container end.
 
@@ -179,7 +171,8 @@ def plumb(target: int | str, p: Plumbing) -> tuple[str, str]:
         if not bridges:
             raise NotFound(f"bridge {p.bridge} is missing", "recreate the network")
         peer: dict[str, Any] = {"ifname": temp, "net_ns_fd": fd}
-        kw: dict[str, Any] = {"ifname": p.host_ifname, "kind": "veth", "peer": peer}
+        kw: dict[str, Any] = {"ifname": p.host_ifname, "kind": "veth", "peer": peer,
+                              "master": bridges[0], "state": "up"}  # fmt: skip
         if p.mtu:
             kw["mtu"] = p.mtu
             peer["mtu"] = p.mtu
@@ -191,8 +184,6 @@ def plumb(target: int | str, p: Plumbing) -> tuple[str, str]:
                 raise Conflict(f"interface {p.host_ifname} exists already", hint) from exc
             raise BackendError(f"cannot create veth {p.host_ifname}: {exc}") from exc
         try:
-            idx = ipr.link_lookup(ifname=p.host_ifname)[0]
-            ipr.link("set", index=idx, master=bridges[0], state="up")
             return in_netns(fd, lambda: _with_ipr(lambda c: _configure_inside(c, temp, p)))
         except BaseException:
             with contextlib.suppress(Exception):
@@ -206,25 +197,31 @@ def _with_ipr(fn: Callable[[Any], T]) -> T:
 
 
 def _configure_inside(ipr: Any, temp: str, p: Plumbing) -> tuple[str, str]:
-    lo = ipr.link_lookup(ifname="lo")
-    if lo:
-        ipr.link("set", index=lo[0], state="up")
-    idx = ipr.link_lookup(ifname=temp)[0]
-    ifname = p.ifname or _free_eth(ipr)
+    """Rename, address and raise the peer, and route through the gateway: five messages."""
+    links = {link.get("ifname"): link for link in ipr.get_links()}
+    if "lo" in links:
+        ipr.link("set", index=links["lo"]["index"], state="up")
+    peer = links[temp]
+    idx = peer["index"]
+    n = 0
+    while f"eth{n}" in links:
+        n += 1
+    ifname = p.ifname or f"eth{n}"
+    for addr in (p.ipv4, p.ipv6):
+        if addr:
+            flags = IFA_F_NODAD if ":" in addr[0] else 0
+            ipr.addr("add", index=idx, address=addr[0], prefixlen=addr[1], flags=flags)
+    # one message: the kernel applies the name and the address before the flags
+    change: dict[str, Any] = {"index": idx, "ifname": ifname, "state": "up"}
+    if p.mac:
+        change["address"] = p.mac
     try:
-        ipr.link("set", index=idx, ifname=ifname)
+        ipr.link("set", **change)
     except Exception as exc:
         if _code(exc) == errno.EEXIST:
             raise Conflict(f"interface {ifname} exists already in the container",
                            "pick another interface_name") from exc  # fmt: skip
         raise
-    if p.mac:
-        ipr.link("set", index=idx, address=p.mac)
-    for addr in (p.ipv4, p.ipv6):
-        if addr:
-            flags = IFA_F_NODAD if ":" in addr[0] else 0
-            ipr.addr("add", index=idx, address=addr[0], prefixlen=addr[1], flags=flags)
-    ipr.link("set", index=idx, state="up")
     if p.default_route:
         for gw, family in ((p.gateway, 2), (p.gateway6, 10)):
             if not gw:
@@ -234,8 +231,7 @@ def _configure_inside(ipr: Any, temp: str, p: Plumbing) -> tuple[str, str]:
             except Exception as exc:  # another network's default route came first
                 if _code(exc) != errno.EEXIST:
                     raise
-    link = ipr.get_links(idx)[0]
-    return ifname, str(link.get_attr("IFLA_ADDRESS"))
+    return ifname, p.mac or str(peer.get_attr("IFLA_ADDRESS"))
 
 
 def unplumb(host_ifname: str) -> None:

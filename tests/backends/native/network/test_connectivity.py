@@ -29,6 +29,8 @@ def test_two_containers_talk_by_ip_and_resolve_each_other(
     ep_db = manager.connect(net, db.path, f"{uid}db1", attach(net, aliases=("database",)),
                             names=[f"p{uid}-db-1", "db"])  # fmt: skip
     assert ep_web.ifname == "eth0" and ep_web.gateway == manager.inspect(net).gateway
+    link = web.run("ip", "-o", "link", "show", "eth0").stdout
+    assert f"link/ether {ep_web.mac} " in link and "state UP" in link  # the MAC reported is real
     db.serve("tcp-server", 5432, "db-answers")
 
     got = web.prog("tcp", str(ep_db.ip), "5432")
