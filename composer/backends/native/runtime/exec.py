@@ -149,10 +149,22 @@ def _join_cgroup(pid: int) -> None:
             f.write(me)
 
 
+def _oom_score_like_pid_one() -> None:
+    """The container's ``oom_score_adj`` (its PID 1's), not the caller's, as ``docker exec``."""
+    try:
+        with open("/proc/1/oom_score_adj") as f:
+            wanted: int | None = int(f.read().strip())
+    except (OSError, ValueError):
+        wanted = None
+    with contextlib.suppress(OSError):  # lowering it needs CAP_SYS_RESOURCE
+        process.set_oom_score_adj(wanted)
+
+
 def _run(spec: ExecSpec, stdio: Stdio, rep_w: int) -> None:
     try:
         process.reset_signals()
         process.setup_stdio(*stdio, tty=spec.tty)
+        _oom_score_like_pid_one()
         root_fd = os.open("/", syscalls.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             user = resolve_in_root(root_fd, spec.user, spec.additional_groups)

@@ -196,7 +196,7 @@ def _container(spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, rep_w:
                 syscalls.sethostname(spec.hostname)
             if spec.domainname:
                 syscalls.setdomainname(spec.domainname)
-        _set_oom_score_adj(spec.oom_score_adj)
+        process.set_oom_score_adj(spec.oom_score_adj)
         try:
             user = resolve_in_root(root_fd, spec.user, spec.additional_groups)
         except UserError as exc:
@@ -230,20 +230,6 @@ def loopback_up() -> None:
         req = struct.pack("16sh", b"lo", 0)
         flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), siocgifflags, req))[1]
         fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
-
-
-def _set_oom_score_adj(value: int | None) -> None:
-    """The spec's value; unset, Docker's 0 rather than the caller's own protection.
-
-    A supervisor may shield itself from the OOM killer with a negative
-    value, which children inherit; raising it back to 0 needs no privilege.
-    """
-    with open("/proc/self/oom_score_adj", "r+") as f:
-        current = int(f.read().strip() or 0)
-        wanted = value if value is not None else max(current, 0)
-        if wanted != current:
-            f.seek(0)
-            f.write(str(wanted))
 
 
 def _build_filesystem(spec: LaunchSpec, layout: Layout) -> int:

@@ -106,6 +106,20 @@ def close_fds_except(keep: set[int]) -> None:
     os.closerange(low, 0x7FFFFFFF)
 
 
+def set_oom_score_adj(value: int | None) -> None:
+    """The spec's value; unset, Docker's 0 rather than the caller's own protection.
+
+    A supervisor may shield itself from the OOM killer with a negative
+    value, which children inherit; raising it back to 0 needs no privilege.
+    """
+    with open("/proc/self/oom_score_adj", "r+") as f:
+        current = int(f.read().strip() or 0)
+        wanted = value if value is not None else max(current, 0)
+        if wanted != current:
+            f.seek(0)
+            f.write(str(wanted))
+
+
 def set_rlimits(rlimits: Iterable[Rlimit]) -> None:
     for r in rlimits:
         key = RLIMITS.get(r.name.lower().removeprefix("rlimit_"))

@@ -142,3 +142,10 @@ def test_exec_processes_die_with_the_container(
     os.kill(started.pid, signal.SIGKILL)  # PID 1 dies: the kernel kills its namespace
     _, status = os.waitpid(child.pid, 0)
     assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL
+
+
+def test_exec_gets_the_containers_oom_score_adj(box: Box) -> None:
+    spec = box.spec("sleep", "60", oom_score_adj=300)
+    started = box.start(spec)
+    r = run_exec(box, started.pid, exec_spec_for(spec, ("cat", "/proc/self/oom_score_adj")))
+    assert r.out == "300\n"
