@@ -158,14 +158,7 @@ def compiled(capabilities: frozenset[str]) -> bytes:
 
     special = {"clone", "clone3", "socket", "personality"}
     skip = denied_calls(capabilities) | special
-    names: set[str] = set()
-    for arch in archs:
-        for nr in range(0, 1024):
-            try:
-                names.add(sc.resolve_syscall(arch, nr).decode())
-            except ValueError:
-                continue
-    for name in sorted(names - skip):
+    for name in sorted(_known_names(tuple(archs)) - skip):
         rule(sc.ALLOW, name)
     if "CAP_SYS_ADMIN" in capabilities:
         rule(sc.ALLOW, "clone")
@@ -182,6 +175,21 @@ def compiled(capabilities: frozenset[str]) -> bytes:
         flt.export_bpf(out)
         out.seek(0)
         return out.read()
+
+
+@functools.lru_cache(maxsize=4)
+def _known_names(archs: tuple[int, ...]) -> frozenset[str]:
+    """Every system call name libseccomp knows for ``archs`` (3,000 lookups: done once)."""
+    import pyseccomp as sc
+
+    names: set[str] = set()
+    for arch in archs:
+        for nr in range(0, 1024):
+            try:
+                names.add(sc.resolve_syscall(arch, nr).decode())
+            except ValueError:
+                continue
+    return frozenset(names)
 
 
 def load(capabilities: Iterable[str]) -> None:

@@ -272,3 +272,23 @@ def test_many_layers_beyond_one_page_of_mount_options(
         ),
     )
     assert box.run(spec).out == "60\n"
+
+
+def test_image_passwd_symlink_to_a_host_file_is_read_inside_the_root(
+    box: Box, lower: Path, tmp_path: Path
+) -> None:
+    """Users are resolved from the image's files; a link cannot make us read the host's."""
+    image = tmp_path / "image"
+    shutil.copytree(lower, image, symlinks=True)
+    os.unlink(image / "etc/passwd")
+    fake_host = tmp_path / "host-passwd"
+    fake_host.write_text("intruder:x:0:0::/:/bin/sh\n")
+    os.symlink(str(fake_host), image / "etc/passwd")  # absolute: host path if followed on the host
+    (tmp_path / "rootfs").mkdir()
+    spec = box.spec(
+        "true",
+        user="intruder",
+        rootfs=RootfsSpec(str(tmp_path / "rootfs"), (str(image),), None, None),
+    )
+    with pytest.raises(LaunchError, match="unable to find user intruder"):
+        box.start(spec)
