@@ -48,7 +48,6 @@ from composer.backends.native import copy as _copy
 from composer.backends.native import events as _events
 from composer.backends.native import observe as _observe
 from composer.backends.native.containers import ContainerDirs, Containers
-from composer.backends.native.images.store import ImageStore, StoredImage
 from composer.backends.native.runtime.spec import LaunchSpec, MountEntry, RootfsSpec
 from composer.backends.native.state import StateRoot
 from composer.backends.native.supervisor.records import ContainerRecord, read_state
@@ -63,6 +62,7 @@ from composer.errors import (
 )
 
 if TYPE_CHECKING:
+    from composer.backends.native.images.store import ImageStore, StoredImage
     from composer.backends.native.network.manager import NetworkManager
     from composer.backends.native.supervisor.client import SupervisorClient
 
@@ -117,7 +117,7 @@ class NativeBackend:
         self.root.ensure()
         self.volumes = Volumes(self.root)
         self.containers = Containers(self.root, self.volumes)
-        self.images = ImageStore(self.root, in_use=self._images_in_use)
+        self._images: ImageStore | None = None
         self._lock = threading.Lock()
         self._network_manager: NetworkManager | None = None
         self._clients: dict[str, SupervisorClient] = {}
@@ -126,6 +126,16 @@ class NativeBackend:
 
     def _images_in_use(self) -> set[str]:
         return {r.image_id for r in self.containers.records() if r.image_id}
+
+    @property
+    def images(self) -> ImageStore:
+        """The image store, built on first use (its extractor imports are not cheap)."""
+        with self._lock:
+            if self._images is None:
+                from composer.backends.native.images.store import ImageStore
+
+                self._images = ImageStore(self.root, in_use=self._images_in_use)
+            return self._images
 
     @property
     def networks(self) -> NetworkManager:

@@ -28,11 +28,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.backends.labels import LABEL_PROJECT, LABEL_REPLACE
 from composer.backends.native import mounts as _mounts
-from composer.backends.native.images.store import StoredImage
 from composer.backends.native.runtime.spec import LaunchSpec, MountEntry
 from composer.backends.native.state import StateRoot, check_name
 from composer.backends.native.supervisor.records import (
@@ -49,6 +48,9 @@ from composer.backends.native.supervisor.records import (
 from composer.backends.native.volumes import Volumes
 from composer.backends.specs import ContainerSpec, HookSpec, NetworkAttachment, PortSpec
 from composer.errors import BackendError, Conflict, NotFound
+
+if TYPE_CHECKING:
+    from composer.backends.native.images.store import StoredImage
 
 BUILTIN_NETWORK_MODES = ("none", "host", "bridge", "default")
 NS_PER_SECOND = 1_000_000_000
@@ -80,7 +82,7 @@ class ContainerDirs:
 
 
 LaunchBuilder = Callable[
-    [ContainerSpec, StoredImage, ContainerDirs, Sequence[MountEntry]], LaunchSpec
+    [ContainerSpec, "StoredImage", ContainerDirs, Sequence[MountEntry]], LaunchSpec
 ]
 """``translate``: the spec, the image and the directories → what the runtime starts."""
 
