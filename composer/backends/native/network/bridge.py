@@ -124,11 +124,11 @@ def delete_link(name: str) -> bool:
         return True
 
 
-def host_routes() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def host_routes(ipv6: bool = True) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """Destinations of the host's routes (to keep new subnets clear of them)."""
     out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     with _ipr() as ipr:
-        for family in (2, 10):
+        for family in (2, 10) if ipv6 else (2,):
             for r in ipr.get_routes(family=family, table=254):
                 dst = r.get_attr("RTA_DST")
                 if dst and r["dst_len"]:

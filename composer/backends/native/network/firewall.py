@@ -158,7 +158,11 @@ class Firewall:
             return
         cmds = []
         bridges: set[str] = set()
+        members: set[str] = set()
         for item in json.loads(raw).get("nftables", []):
+            nft_set = item.get("set")
+            if nft_set and nft_set.get("name") == "bridges":
+                members = {str(e) for e in nft_set.get("elem") or () if isinstance(e, str)}
             rule = item.get("rule")
             if not rule or rule.get("comment") != t:
                 continue
@@ -168,12 +172,12 @@ class Firewall:
                 left = match.get("left") or {}
                 if (left.get("meta") or {}).get("key") == "iifname" and match.get("op") == "==":
                     bridges.add(str(match.get("right")))
+        # only elements the listing showed: a batch is atomic, and deleting a missing
+        # element would fail it and keep the rules
+        for bridge in sorted(bridges & members):
+            cmds.append(f'delete element {FAMILY} {TABLE} bridges {{ "{bridge}" }}')
         if cmds:
             _run(["nft", "-f", "-"], stdin="\n".join(cmds) + "\n")
-        # separately: a batch is atomic, and a missing element must not keep the rules
-        for bridge in bridges:
-            _run(["nft", "delete", "element", FAMILY, TABLE, "bridges", f'{{ "{bridge}" }}'],
-                 check=False)  # fmt: skip
 
     # --- iptables fallback --------------------------------------------------
 

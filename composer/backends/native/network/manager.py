@@ -145,12 +145,12 @@ class NetworkManager:
             existing = self.get(spec.name)
             if existing is not None:
                 return existing
-            used: list[IPNetwork] = list(br.host_routes())
-            for other in self.list():
-                used += [s.network for s in (other.ipv4, other.ipv6) if s]
             v6 = bool(spec.enable_ipv6) or any(
                 p.subnet and ":" in p.subnet for p in (spec.ipam.config if spec.ipam else ())
             )
+            used: list[IPNetwork] = list(br.host_routes(ipv6=v6))
+            for other in self.list():
+                used += [s.network for s in (other.ipv4, other.ipv6) if s]
             v4_sub, v6_sub = plan_subnets(spec.ipam, v6, used)
             net_id = secrets.token_hex(32)
             bridge = bridge or f"cmp-{net_id[:11]}"
