@@ -189,6 +189,14 @@ def test_published_port_through_the_proxy(
         assert conn.recv(100) == b"web-80\n"
         conn.sendall(b"ping")
         assert conn.recv(100) == b"ping"
+    # another host address (the bridge's gateway), from the host and from a container
+    with socket.create_connection((str(ep.gateway), tcp.host_port), timeout=5) as conn:
+        conn.settimeout(5)
+        assert conn.recv(100) == b"web-80\n"
+    peer = netns()
+    manager.connect(net, peer.path, f"{uid}peer", attach(net))
+    got = peer.prog("tcp", str(ep.gateway), str(tcp.host_port))
+    assert got.stdout.strip() == "web-80", got.stdout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
         assert udp.host_port
