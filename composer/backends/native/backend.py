@@ -529,10 +529,21 @@ class NativeBackend:
             _events.log_path(self.root, project).unlink(missing_ok=True)
 
     def _network_records(self) -> list[Any]:
-        base = self.root.path / "networks"
-        if not base.is_dir() or not any(base.iterdir()):
-            return []
-        return list(self.networks.list())
+        """Every network record, read from disk without the network manager (whose
+        netlink and firewall imports ``observe`` does not need)."""
+        from composer.backends.native.network.records import NetworkRecord
+        from composer.backends.native.state import read_json
+
+        out = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in sorted(os.scandir(self.root.path / "networks"), key=lambda e: e.name):
+                with contextlib.suppress(
+                    FileNotFoundError, NotADirectoryError, ValueError, KeyError
+                ):
+                    out.append(
+                        NetworkRecord.from_json(read_json(Path(entry.path) / "network.json"))
+                    )
+        return out
 
     def rename_container(self, id: str, name: str) -> None:
         record = self._find(id)
