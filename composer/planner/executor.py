@@ -277,11 +277,13 @@ class _Run:
         notes = [r.history[-1].text for r in seen if r.history]
         return f" (last probe: {notes[-1]})" if notes else ""
 
-    def _ready(self, ref: ContainerRef, completed: bool, probe: ReadyProbe | None = None) -> bool:
-        """``up --wait``: running (healthy when checked), or exited 0 when ``completed``."""
+    def _ready(self, ref: ContainerRef, payload: AwaitReady) -> bool:
+        """``up --wait``: running (healthy when checked, probe passed), or exited 0 when
+        ``completed`` or a one-shot."""
+        completed, probe = payload.completed, payload.probe
         status = self.backend.inspect_container(self.resolve(ref))
         if status.state in ("exited", "dead"):
-            if completed and status.exit_code == 0:
+            if (completed or payload.one_shot) and status.exit_code == 0:
                 return True
             raise ExecutionError(f"container {ref.name} exited ({status.exit_code})")
         if status.state == "paused":
@@ -412,11 +414,9 @@ class _Run:
                 b.pause_container(self.resolve(ref))
             case UnpauseContainer(ref):
                 b.unpause_container(self.resolve(ref))
-            case AwaitReady(ref, completed, probe):
+            case AwaitReady(ref, completed) as payload:
                 what = "completed" if completed else "ready"
-                self._poll(
-                    [ref], lambda r: self._ready(r, completed, probe), f"{ref.name} to be {what}"
-                )
+                self._poll([ref], lambda r: self._ready(r, payload), f"{ref.name} to be {what}")
             case _:
                 raise ExecutionError(f"cannot carry out {step.action} of {step.resource}")
 

@@ -165,11 +165,14 @@ class UnpauseContainer:
 class AwaitReady:
     """Wait until ``container`` is ready: running (healthy if it has a healthcheck),
     or exited 0 when ``completed`` (a ``service_completed_successfully`` target).
-    ``probe`` (``x-composer.ready``) must pass too when the service declares one."""
+    ``probe`` (``x-composer.ready``) must pass too when the service declares one.
+    ``one_shot``: the service has no restart policy, so an exit 0 means it is
+    done (a seed or migration job nobody depends on), not that it failed."""
 
     container: ContainerRef
     completed: bool = False
     probe: ReadyProbe | None = None
+    one_shot: bool = False
 
 
 Payload = (

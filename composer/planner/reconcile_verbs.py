@@ -284,6 +284,9 @@ def plan_ready(ctx: Context, options: ReadyOptions) -> None:
             for dependent in ctx.graph.successors(name)
         )
         cause = "service_completed_successfully" if completed else "--wait"
-        probe = None if completed else service_probe(name, ctx.project.services[name])
+        service = ctx.project.services[name]
+        probe = None if completed else service_probe(name, service)
+        one_shot = service.restart in (None, "no")
         for c in ctx.containers(name):
-            ctx.add("container", c.name, "wait", cause, AwaitReady(ref(c), completed, probe))
+            payload = AwaitReady(ref(c), completed, probe, one_shot)
+            ctx.add("container", c.name, "wait", cause, payload)

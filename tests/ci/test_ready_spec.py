@@ -103,3 +103,10 @@ def test_dependency_waits_carry_the_probe() -> None:
     ]
     waits = {w.service: w.probe for w in start.waits}
     assert waits == {"db": ReadyProbe("tcp", port=5432), "once": ReadyProbe("log", pattern="done")}
+
+
+def test_services_without_restart_policy_are_one_shots_under_wait() -> None:
+    p = project({"seed": {"image": "bb"}, "web": {"image": "bb", "restart": "always"}})
+    plan = reconcile(p, converged(p), ReadyOptions(), now=0.0)
+    flags = {s.name: s.payload.one_shot for s in plan.steps if isinstance(s.payload, AwaitReady)}
+    assert flags == {"demo-seed-1": True, "demo-web-1": False}

@@ -184,3 +184,27 @@ def test_failing_one_shot_fails_the_wait(stack: CiStack) -> None:
     assert run.code != 0
     assert "migrate" in run.err
     assert "exit 4" in run.err
+
+
+def test_one_shot_nobody_depends_on_counts_as_done_when_it_exits_0(stack: CiStack) -> None:
+    stack.write(
+        """\
+        services:
+          seed:
+            image: bb:latest
+            command: ["sh", "-c", "echo seeded"]
+          broken:
+            image: bb:latest
+            command: ["sh", "-c", "exit 2"]
+            profiles: [broken]
+          web:
+            image: bb:latest
+            init: true
+            command: ["sleep", "60"]
+        """
+    )
+    run = stack.cli("up", "--wait")
+    assert run.code == 0, run.err
+    failed = stack.cli("--profile", "broken", "up", "--wait")
+    assert failed.code == 3
+    assert f"container {stack.name}-broken-1 exited (2)" in failed.err
