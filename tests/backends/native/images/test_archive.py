@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 import uuid
@@ -293,3 +294,92 @@ def test_load_a_gzipped_docker_save(
     packed = tmp_path / "bb.tar.gz"
     packed.write_bytes(gzip.compress(bb_archive.read_bytes(), compresslevel=1))
     assert archive.load(store, packed) == [LoadedImage(bb_id, ("docker.io/library/bb:latest",))]
+
+
+DOCKERFILE = """\
+FROM bb:latest
+RUN mkdir -p /opq/keep && touch /opq/old /gone /opq/keep/x && echo one > /data
+RUN rm /gone && rm -r /opq && mkdir /opq && touch /opq/new && ln /data /hl && chmod 4711 /opq/new
+"""
+# What docker adds to every container, and mount points whose mode is the mounted fs's.
+DOCKER_ADDED = {"/.dockerenv", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab"}
+MOUNT_POINTS = {"/proc", "/sys", "/dev"}
+
+
+def _listing_in_docker(image: str) -> set[str]:
+    script = 'find / -xdev -exec stat -c "%n %f %u %g %s %F" {} +'
+    done = subprocess.run(
+        ["docker", "run", "--rm", image, "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = set()
+    for line in done.stdout.splitlines():
+        name, mode, uid, gid, size, *kind = line.split(" ")
+        if name in DOCKER_ADDED or name in MOUNT_POINTS:
+            continue
+        out.add(f"{name} {mode} {uid} {gid} {'' if kind == ['directory'] else size}")
+    return out
+
+
+def _listing_of_overlay(lowers: list[Path], mountpoint: Path) -> set[str]:
+    import ctypes
+    import ctypes.util
+    import stat
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    options = ("lowerdir=" + ":".join(str(p) for p in lowers)).encode()
+    mountpoint.mkdir()
+    if libc.mount(b"overlay", str(mountpoint).encode(), b"overlay", 0, options):
+        from tests.backends.conftest import engine_missing
+
+        engine_missing(f"overlay mount failed: {os.strerror(ctypes.get_errno())}")
+    try:
+        out = {f"/ {os.lstat(mountpoint).st_mode:x} 0 0 "}
+        for dirpath, dirnames, filenames in os.walk(mountpoint):
+            for name in dirnames + filenames:
+                path = Path(dirpath) / name
+                st = os.lstat(path)
+                rel = "/" + str(path.relative_to(mountpoint))
+                if rel in MOUNT_POINTS:
+                    continue
+                size = "" if stat.S_ISDIR(st.st_mode) else st.st_size
+                out.add(f"{rel} {st.st_mode:x} {st.st_uid} {st.st_gid} {size}")
+        return out
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+def test_docker_built_layers_merge_as_docker_runs_them(
+    store: ImageStore, bb_archive: Path, tmp_path: Path
+) -> None:
+    """Whiteouts, an opaque dir, a hard link into a lower layer and a set-uid file, made by
+    docker build: the overlay of our unpacked layers lists exactly what the container sees."""
+    if os.geteuid() != 0:
+        from tests.backends.conftest import engine_missing
+
+        engine_missing("mounting an overlay needs root")
+    name = f"composer-merge-{uuid.uuid4().hex[:10]}:1"
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(DOCKERFILE)
+    build = subprocess.run(
+        ["docker", "build", "-q", "-t", name, str(tmp_path / "ctx")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    try:
+        subprocess.run(["docker", "save", "-o", str(tmp_path / "m.tar"), name], check=True)
+        archive.load(store, tmp_path / "m.tar")
+        image = store.get(name)
+        assert len(image.layer_dirs) == 3
+        ours = _listing_of_overlay(image.layer_dirs, tmp_path / "merged")
+        theirs = _listing_in_docker(name)
+        assert ours == theirs
+        assert any(line.startswith("/opq/new 89c9 ") for line in ours)  # set-uid kept
+        assert not [line for line in ours if line.startswith(("/gone ", "/opq/old", "/opq/keep"))]
+    finally:
+        subprocess.run(["docker", "rmi", name], capture_output=True, check=False)
