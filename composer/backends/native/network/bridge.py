@@ -24,17 +24,36 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from composer.errors import BackendError, Conflict, NotFound
+from composer.errors import BackendError, ComposerError, Conflict, NotFound, Unavailable
 
 CLONE_NEWNET = 0x40000000
 IFA_F_NODAD = 0x02
 T = TypeVar("T")
 
 
-def _ipr() -> Any:
+@contextlib.contextmanager
+def _ipr() -> Iterator[Any]:
+    """An rtnetlink socket of the calling thread's namespace, closed after the block.
+
+    The one place where netlink failures become composer errors: anything
+    but a ``ComposerError`` leaving the block is re-raised as ``BackendError``
+    (after the block's own code had its chance to look at the errno).
+    """
     from pyroute2 import IPRoute
 
-    return IPRoute()
+    try:
+        ipr = IPRoute()
+    except Exception as exc:
+        raise Unavailable(f"cannot open a netlink socket: {exc}",
+                          "composer's native networking needs root on Linux") from exc  # fmt: skip
+    try:
+        yield ipr
+    except ComposerError:
+        raise
+    except Exception as exc:
+        raise BackendError(f"network setup failed: {exc}") from exc
+    finally:
+        ipr.close()
 
 
 def _code(exc: BaseException) -> int | None:
@@ -66,7 +85,7 @@ def in_netns(fd: int, fn: Callable[[], T]) -> T:
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.setns(fd, CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
-                raise OSError(err, f"setns: {os.strerror(err)}")
+                raise BackendError(f"cannot enter the network namespace: {os.strerror(err)}")
             box["value"] = fn()
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc

@@ -16,7 +16,7 @@ from composer.backends.native.network.firewall import TABLE, tag
 from composer.backends.native.network.ipam import AddressBook
 from composer.backends.native.network.manager import host_ifname
 from composer.backends.specs import NetworkAttachment, NetworkSpec
-from composer.errors import ConfigError, Conflict, NotFound, Unsupported
+from composer.errors import BackendError, ConfigError, Conflict, NotFound, Unsupported
 
 
 def spec(name: str, **fields: Any) -> NetworkSpec:
@@ -71,8 +71,14 @@ def test_refusals(manager: NetworkManager, netns: Any, uid: str) -> None:
         manager.connect(rec.name, other.path, f"{uid}e", attach(rec.name, interface_name="lo"))
     assert manager.endpoint(rec.name, f"{uid}e") is None
     assert not link_exists(host_ifname(rec.id, f"{uid}e"))  # the failed veth was removed
+    not_a_netns = manager.root.path / "plain-file"
+    not_a_netns.write_text("")
+    with pytest.raises(BackendError) as err:  # netlink's own error class does not escape
+        manager.connect(rec.name, str(not_a_netns), f"{uid}f", attach(rec.name))
+    assert type(err.value) is BackendError and "veth" in str(err.value)
+    not_a_netns.unlink()
     book = AddressBook(manager.root.network(rec.name) / "ipam.json")
-    assert f"{uid}e" not in book.entries.values()  # and its address released
+    assert not {f"{uid}e", f"{uid}f"} & set(book.entries.values())  # addresses released
     assert [e.container_id for e in manager.endpoints(rec.name)] == [f"{uid}c"]
     manager.disconnect(rec.name, f"{uid}c")
     manager.disconnect(rec.name, f"{uid}c")  # idempotent
