@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from composer.backends.native.runtime import caps, seccomp
@@ -122,3 +126,25 @@ def test_seccomp_arguments_rules_in_a_forked_child() -> None:
     os.waitpid(pid, 0)
     eperm = str(errno.EPERM)
     assert got == [str(errno.ENOSYS), eperm, eperm, eperm, "ok", "ok"]
+
+
+def test_compiled_filters_are_cached_between_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second process reads the compiled program instead of compiling it again."""
+    monkeypatch.setattr(seccomp, "CACHE_DIR", str(tmp_path / "cache"))
+    seccomp.compiled.cache_clear()
+    caps = frozenset({"CAP_CHOWN", "CAP_KILL"})
+    program = seccomp.compiled(caps)
+    [cached] = list((tmp_path / "cache").iterdir())
+    assert cached.read_bytes() == program
+    code = (
+        "import sys\n"
+        "from composer.backends.native.runtime import seccomp\n"
+        f"seccomp.CACHE_DIR = {str(tmp_path / 'cache')!r}\n"
+        f"program = seccomp.compiled(frozenset({sorted(caps)!r}))\n"
+        f"assert program == open({str(cached)!r}, 'rb').read()\n"
+        "assert 'pyseccomp' not in sys.modules, 'compiled again'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    seccomp.compiled.cache_clear()
