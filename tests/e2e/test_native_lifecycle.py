@@ -213,3 +213,70 @@ def test_up_ps_logs_exec_down_leave_nothing(stack: NativeStack) -> None:
     stack.ok("down", "-v", "-t", "1")
     assert stack.records() == {}
     assert not (stack.root / "volumes" / volume).exists()
+
+
+TWO_NETWORKS = """\
+services:
+  front:
+    image: bb:latest
+    init: true
+    command: ["httpd", "-f", "-p", "80", "-h", "/"]
+    networks: [edge, inner]
+  back:
+    image: bb:latest
+    init: true
+    command: ["sleep", "300"]
+    networks: [inner]
+    volumes: ["/scratch"]
+networks:
+  edge: {}
+  inner: {}
+"""
+
+
+def _host_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line}
+
+
+def _our_links(root: Path) -> set[str]:
+    """The bridges and host-side veths the state root's networks made."""
+    found: set[str] = set()
+    for net in (root / "networks").glob("*/network.json"):
+        found.add(str(json.loads(net.read_text())["bridge"]))
+        for endpoint in (net.parent / "endpoints").glob("*.json"):
+            found.add(str(json.loads(endpoint.read_text())["host_ifname"]))
+    return found
+
+
+def _files(root: Path) -> set[str]:
+    """Every path under the state root except the image store and scratch space."""
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.relative_to(root).parts[0] not in ("images", "tmp", "locks")
+    }
+
+
+def test_up_down_cycles_leave_nothing_behind(stack: NativeStack, tmp_path: Path) -> None:
+    compose = tmp_path / "two-networks.yaml"
+    compose.write_text(TWO_NETWORKS)
+    stack.files = [str(compose)]
+    cycles = int(os.environ.get("COMPOSER_LEAK_CYCLES", "5"))
+    stack.ok("up", "-d")
+    stack.ok("down", "-v", "-t", "0")
+    _eventually(lambda: _processes_under(stack.root) == [])
+    files = _files(stack.root)
+    seen: list[str] = []
+    for _ in range(cycles):
+        stack.ok("up", "-d")
+        seen += [str(r["id"]) for r in stack.records().values()]
+        ours = _our_links(stack.root)
+        assert len(ours) == 2 + 3  # two bridges, three veths (front is on both networks)
+        stack.ok("exec", "-T", "back", "ping", "-c1", "-W2", "front")
+        stack.ok("down", "-v", "-t", "0")
+        _eventually(lambda: _processes_under(stack.root) == [])
+        assert _host_links() & ours == set()
+    assert _files(stack.root) - files <= {f"projects/{stack.name}/supervisor.log"}
+    assert _cgroups_of(seen) == []
+    assert str(stack.root) not in Path("/proc/self/mountinfo").read_text()
