@@ -137,9 +137,20 @@ class Runner:
             self._stack.forget()
 
     def apply(self, service: str, ops: Sequence[Operation]) -> None:
-        """Apply operations to every running container of the service."""
-        for container in self._containers(service):
-            self._stack.transport.apply(container, ops)
+        """Apply operations to every running container of the service.
+
+        A container that is gone (recreated by an ``up`` in another terminal)
+        makes the service's containers be looked up again, once.
+        """
+        from composer.errors import Conflict, NotFound
+
+        try:
+            for container in self._containers(service):
+                self._stack.transport.apply(container, ops)
+        except (NotFound, Conflict):
+            self._stack.forget()
+            for container in self._containers(service):
+                self._stack.transport.apply(container, ops)
 
     def initial_sync(self, rules: Sequence[Rule]) -> list[Report]:
         """Copy the trees of the rules with ``initial_sync`` into their services."""

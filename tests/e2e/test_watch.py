@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.ops_support import (
-    composer,
+    Run,
     docker_backend,
     engine_missing,
     project_name,
@@ -169,6 +169,20 @@ def watching(root: Path, name: str, engine: Engine, *args: str) -> Iterator[Watc
         yield watch
     finally:
         watch.stop()
+
+
+def composer(*args: str, cwd: Path, env: dict[str, str]) -> Run:
+    """``python -m composer ARGS`` on the engine that ``env`` names (``COMPOSER_BACKEND``)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "composer", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 def container(engine: Engine, name: str, service: str) -> str:
@@ -469,6 +483,7 @@ def test_detached_watch_survives_the_terminal_and_stops_with_down(
     assert down.code == 0, down.err
     assert "Stopped the background watcher" in down.err
     assert not pidfile.exists()
+    assert not engine.backend.observe(name).containers
     wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid))
     stopped = composer("-p", name, "watch", "--stop", cwd=root, env=env)
     assert "No background watcher" in stopped.err
@@ -619,3 +634,33 @@ def test_prune_removes_the_previous_image(engine: Engine, name: str, tmp_path: P
         new = engine.backend.image_id(f"{name}-web")
         assert new is not None and new != old
         assert engine.backend.image_id(old) is None
+
+
+def test_a_container_recreated_behind_the_watch_is_found_again(
+    engine: Engine, name: str, tmp_path: Path
+) -> None:
+    root = write_project(
+        tmp_path,
+        f"""
+        services:
+          web:
+            image: bb:latest
+            init: true
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./src, action: sync, target: /app}}
+        """,
+    )
+    (root / "src").mkdir()
+    with watching(root, name, engine) as watch:
+        (root / "src" / "one").write_text("1\n")
+        watch.expect("web: sync 1 file")
+        again = composer("-p", name, "up", "-d", "--force-recreate", cwd=root, env=engine.env)
+        assert again.code == 0, again.err
+        new = container(engine, name, "web")
+        assert read(engine, new, "/app/one") is None, again.err  # a fresh container
+        (root / "src" / "two").write_text("2\n")
+        line = watch.expect("web: sync")
+        assert "failed" not in line, line
+        assert read(engine, new, "/app/two") == "2\n"
