@@ -173,7 +173,7 @@ def _run_tty(pid1: int, spec: object, stdin: BinaryIO | None, stdout: BinaryIO |
     from composer.backends.native.runtime.spec import ExecSpec, Stdio
 
     assert isinstance(spec, ExecSpec)
-    master, slave = pty.openpty()
+    master, slave = container_pty(pid1)
     os.set_inheritable(master, False)
     try:
         launched = exec_in(pid1, spec, Stdio(slave, slave, slave))
@@ -190,6 +190,35 @@ def _run_tty(pid1: int, spec: object, stdin: BinaryIO | None, stdout: BinaryIO |
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+
+
+def container_pty(pid1: int) -> tuple[int, int]:
+    """A pseudo-terminal from the container's own ``/dev/pts`` (so that ``tty`` names it
+    there, as with ``docker exec -t``); the host's when that cannot be had."""
+    import fcntl
+    import struct
+
+    from composer.backends.native.copy import open_in_root
+
+    root = -1
+    master = -1
+    try:
+        root = os.open(f"/proc/{pid1}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        master = open_in_root(root, "/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY)
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        slave = int(fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC))
+        return master, slave
+    except (OSError, BackendError):
+        if master >= 0:
+            os.close(master)
+        return pty.openpty()
+    finally:
+        if root >= 0:
+            os.close(root)
 
 
 def _feed_tty(source: BinaryIO, fd: int) -> None:

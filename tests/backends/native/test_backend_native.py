@@ -148,3 +148,15 @@ def test_etc_files_name_the_container(native_backend: Any, specs: Any) -> None:
     assert resolv.splitlines()[0] == f"nameserver {gateway}"
     code, found = run(b, cid, "nslookup", spec.name)
     assert code == 0 and ours[0][0] in found, found
+
+
+def test_exec_with_a_tty_gets_a_terminal_of_the_container(native_backend: Any, specs: Any) -> None:
+    b = native_backend
+    cid = started(b, specs.container())
+    out = io.BytesIO()
+    code = b.exec_run(cid, ["sh", "-c", "tty; exit 3"], tty=True, stdout=out)
+    assert code == 3
+    assert out.getvalue().replace(b"\r", b"").startswith(b"/dev/pts/"), out.getvalue()
+    fed = io.BytesIO()
+    code = b.exec_run(cid, ["head", "-n1"], tty=True, stdin=io.BytesIO(b"typed\n"), stdout=fed)
+    assert code == 0 and b"typed" in fed.getvalue()
