@@ -185,9 +185,8 @@ def start_detached(rt: Runtime, project: Project, request: WatchRequest, python:
         )
     process = detached.start(
         project.name,
-        detached_argv(rt.options, request),
+        [python, "-m", "composer", *detached_argv(rt.options, request)],
         cwd=rt.invocation.working_dir,
         environ=rt.invocation.environ,
-        python=python,
     )
     return process.pid

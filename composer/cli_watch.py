@@ -87,6 +87,11 @@ def watch_command(
         quiet_period=quiet_period(quiet_ms),
     )
     with _stack(ctx) as stack:
+        if stack.rt.options.dry_run:
+            raise PlanError(
+                "watch cannot run with --dry-run: it copies files into running containers",
+                hint="`composer --dry-run up` shows what watch would start",
+            )
         project = app_lifecycle.load(stack.rt, request.services)
         if stop:
             stop_background(stack, project)

@@ -72,13 +72,13 @@ def running(project: str, environ: Mapping[str, str]) -> WatchProcess | None:
 
 def start(
     project: str,
-    argv: Sequence[str],
+    command: Sequence[str],
     *,
     cwd: Path,
     environ: Mapping[str, str],
-    python: str,
 ) -> WatchProcess:
-    """Start ``python -m composer <argv>`` detached; record it in the pidfile."""
+    """Start ``command`` (``python -m composer ... watch --no-up``) detached; record it
+    in the pidfile."""
     current = running(project, environ)
     if current is not None:
         raise Conflict(
@@ -90,7 +90,7 @@ def start(
     log = directory / "watch.log"
     with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(
-            [python, "-m", "composer", *argv],
+            list(command),
             cwd=cwd,
             env=dict(environ),
             stdin=devnull,
