@@ -16,6 +16,7 @@ may not leave the archive, and layers go through the safe extractor.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tarfile
@@ -40,10 +41,7 @@ from composer.backends.native.images.oci import (
     blob_name,
     host_platform,
 )
-from composer.backends.native.images.store import (
-    SHA256,
-    ImageStore,
-)
+from composer.backends.native.images.store import SHA256, ImageStore, parse_config
 from composer.errors import NotFound
 
 __all__ = [
@@ -205,6 +203,16 @@ def _ingest(store: ImageStore, source: _Source, name: str, digest: str | None) -
         return store.ingest_blob(digest, iter(lambda: f.read(_CHUNK), b""))
 
 
+def _stored(store: ImageStore, config: bytes) -> str | None:
+    """The id of ``config`` when the store has that image whole already (nothing to read)."""
+    image_id = SHA256 + hashlib.sha256(config).hexdigest()
+    try:
+        store.image(image_id)
+    except NotFound:
+        return None
+    return image_id
+
+
 def _digest_of_name(name: str) -> str | None:
     """``sha256:<hex>`` when ``name`` is ``blobs/sha256/<hex>``, so it can be verified."""
     parts = _clean(name).split("/")
@@ -223,9 +231,20 @@ def _load_legacy(store: ImageStore, source: _Source) -> list[LoadedImage]:
             raise ArchiveError("manifest.json has an entry without Config")
         with source.open(entry["Config"]) as f:
             config = f.read(_MAX_JSON + 1)
-        layers = entry.get("Layers") or []
-        blobs = [_ingest(store, source, name, _digest_of_name(name)) for name in layers]
-        image_id = store.put_image(config, blobs)
+        image_id = _stored(store, config)
+        if image_id is None:
+            diff_ids = parse_config(config)["rootfs"]["diff_ids"]
+            layers = entry.get("Layers") or []
+            if len(layers) != len(diff_ids):
+                raise ArchiveError("manifest.json and the image config disagree on the layers")
+            blobs = [
+                # legacy layer.tar files are uncompressed: their digest is the DiffID
+                diff
+                if store.has_blob(diff)
+                else _ingest(store, source, name, _digest_of_name(name))
+                for name, diff in zip(layers, diff_ids, strict=True)
+            ]
+            image_id = store.put_image(config, blobs)
         tags = tuple(store.tag(ref, image_id) for ref in entry.get("RepoTags") or ())
         loaded.append(LoadedImage(image_id, tags))
     return loaded
@@ -239,11 +258,13 @@ def _load_oci(store: ImageStore, source: _Source, tag: str | None) -> list[Loade
         config_digest = manifest["config"]["digest"]
         with source.open(blob_name(config_digest)) as f:
             config = f.read(_MAX_JSON + 1)
-        blobs, types = [], []
-        for layer in manifest.get("layers", []):
-            blobs.append(_ingest(store, source, blob_name(layer["digest"]), layer["digest"]))
-            types.append(_layer_type(layer.get("mediaType")))
-        image_id = store.put_image(config, blobs, media_types=types)
+        image_id = _stored(store, config)
+        if image_id is None:
+            blobs, types = [], []
+            for layer in manifest.get("layers", []):
+                blobs.append(_ingest(store, source, blob_name(layer["digest"]), layer["digest"]))
+                types.append(_layer_type(layer.get("mediaType")))
+            image_id = store.put_image(config, blobs, media_types=types)
         names = _names(desc.get("annotations") or {}, tag)
         tags = tuple(store.tag(ref, image_id) for ref in names)
         loaded.append(LoadedImage(image_id, tags))

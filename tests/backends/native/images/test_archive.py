@@ -24,6 +24,7 @@ import pytest
 
 from composer.backends.native.images import archive
 from composer.backends.native.images.archive import ArchiveError, LoadedImage
+from composer.backends.native.images.extract import UnsafeLayer
 from composer.backends.native.images.store import ImageStore
 from composer.backends.native.state import StateRoot
 from composer.errors import Conflict
@@ -383,3 +384,26 @@ def test_docker_built_layers_merge_as_docker_runs_them(
         assert not [line for line in ours if line.startswith(("/gone ", "/opq/old", "/opq/keep"))]
     finally:
         subprocess.run(["docker", "rmi", name], capture_output=True, check=False)
+
+
+def test_loading_an_image_the_store_has_reads_no_layer(
+    store: ImageStore, bb_archive: Path, bb_id: str, tmp_path: Path
+) -> None:
+    """The config names the content; a store that has it whole needs no layer bytes."""
+    archive.load(store, bb_archive)
+    config, _ = _legacy_parts(bb_archive)
+    manifest = [{"Config": "c.json", "RepoTags": ["again:1"], "Layers": ["l/layer.tar"]}]
+    stub = _legacy_archive(
+        tmp_path / "stub.tar",
+        [
+            ("manifest.json", json.dumps(manifest).encode()),
+            ("c.json", config),
+            ("l/layer.tar", b"not the layer"),
+        ],
+    )
+    assert archive.load(store, stub) == [LoadedImage(bb_id, ("docker.io/library/again:1",))]
+    # a store without the image reads the layer, and refuses what does not match
+    fresh = ImageStore(StateRoot(tmp_path / "fresh").ensure())
+    with pytest.raises(UnsafeLayer):
+        archive.load(fresh, stub)
+    assert fresh.list() == []
