@@ -235,6 +235,7 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
         snap = self._snapshot(id)
         if snap.status in ("running", "paused", "restarting"):
             return
+        self.resolve_joins(snap.record)
         self._client(snap.record.project).start(snap.record.id)
         self._event(snap.record, "start")
         self._write_own_hosts(snap.record)

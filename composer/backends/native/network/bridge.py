@@ -19,6 +19,7 @@ import ctypes
 import errno
 import ipaddress
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -129,7 +130,17 @@ def ensure_bridge(name: str, mtu: int | None, addresses: list[tuple[str, int]]) 
 
 
 def delete_link(name: str) -> bool:
-    """Delete interface ``name``; False when it was already gone."""
+    """Delete interface ``name``; False when it was already gone.
+
+    Looked up first with ``if_nametoindex`` (an ioctl in the calling thread's
+    namespace): the host end of a veth goes with the container's namespace when
+    its last process exits, so removing a stopped container usually finds nothing
+    to delete and need not import pyroute2 (0.17 s of CPU) in the CLI.
+    """
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
     with _ipr() as ipr:
         found = ipr.link_lookup(ifname=name)
         if not found:

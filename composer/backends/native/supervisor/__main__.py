@@ -117,6 +117,10 @@ def _supervise(args: argparse.Namespace, report: int | None) -> int:
         manager.close()
         raise
     ready("ok\n")
+    if args.launcher is None:  # the real runtime: import it while the client is busy
+        from composer.backends.native.supervisor import warmup
+
+        warmup.start(root, args.project)
     # SIGTERM/SIGINT: leave as on ``shutdown`` (the containers stay; a successor adopts them).
     signal.signal(signal.SIGTERM, lambda *_: server.request_exit())
     signal.signal(signal.SIGINT, lambda *_: server.request_exit())

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class SupervisorClient:
         self.launcher = launcher
         self.home = self.root.project(project)
         self.sock_path = self.home / "supervisor.sock"
+        self._start_lock = threading.RLock()  # held while this client starts a supervisor
+        self._prestarted = False
 
     # --- the supervisor process ------------------------------------------------------
 
@@ -72,10 +75,40 @@ class SupervisorClient:
         sock.close()
         return True
 
+    def prestart(self) -> None:
+        """Start the supervisor in the background, so that a first ``start`` finds it ready.
+
+        For a caller that knows a start is coming (the backend, once it has written a
+        container record): the interpreter start-up and imports of the supervisor then
+        overlap with the caller's own work. Errors are not reported here; the call that
+        needs the supervisor starts it again and reports them. A supervisor nobody calls
+        leaves by itself (``server.FIRST_CLIENT``).
+        """
+
+        if self._prestarted:
+            return
+        self._prestarted = True
+
+        def run() -> None:
+            with contextlib.suppress(Unavailable):
+                self.ensure_running()
+
+        threading.Thread(target=run, name=f"supervisor-{self.project}", daemon=True).start()
+
     def ensure_running(self) -> None:
-        """Start the project's supervisor unless one answers; return once it listens."""
+        """Start the project's supervisor unless one answers; return once it listens.
+
+        One start at a time per client: the executor's concurrent first ``start`` calls
+        wait for the same supervisor instead of each forking one that then finds the
+        project taken.
+        """
         if self.running():
             return
+        with self._start_lock:
+            if not self.running():
+                self._spawn()
+
+    def _spawn(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         argv = [
             self.python,
@@ -205,8 +238,11 @@ class SupervisorClient:
             self.call("forget", id=container_id, force=force)
 
     def shutdown(self) -> None:
-        """Ask the supervisor to leave now; running containers are re-adopted by the next one."""
-        with contextlib.suppress(Unavailable):
+        """Ask the supervisor to leave now; running containers are re-adopted by the next one.
+
+        A supervisor this client is still starting (``prestart``) is waited for and told too.
+        """
+        with self._start_lock, contextlib.suppress(Unavailable):
             if self.running():
                 self.call("shutdown")
 
