@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,10 @@ def _host_rlimits(names: Iterable[str]) -> dict[str, tuple[int, int]]:
     return out
 
 
+JOIN_PREFIX = "container:"
+JOINS_FILE = "joins.json"
+
+
 class LaunchSetup(NativeSession):
     """The launch spec and the ``/etc`` files of the containers this backend creates."""
 
@@ -61,6 +66,12 @@ class LaunchSetup(NativeSession):
         from composer.backends.native import translate as _translate
 
         files = self._etc_files(spec, dirs)
+        joined = self._joined_namespaces(spec)
+        if joined:
+            from composer.backends.native.state import write_json
+
+            targets = {k: v[len(JOIN_PREFIX) :] for k, v in joined.items()}
+            write_json(dirs.base / JOINS_FILE, targets)
         bare = dataclasses.replace(spec, mounts=(), tmpfs={})
         translation = _translate.translate(
             bare,
@@ -73,7 +84,7 @@ class LaunchSetup(NativeSession):
             ),
             files,
             container_id=dirs.base.name,
-            joined_namespaces=self._joined_namespaces(spec),
+            joined_namespaces=joined,
             host_rlimits=_host_rlimits(spec.ulimits),
             devices=_translate.probe_devices(d.source for d in spec.devices),
         )
@@ -114,8 +125,12 @@ class LaunchSetup(NativeSession):
         )
 
     def _joined_namespaces(self, spec: ContainerSpec) -> dict[str, str]:
-        """``/proc/<pid>/ns/<kind>`` of the containers named by ``container:``/``service:``
-        modes; they must be running (as Docker requires when the container starts)."""
+        """``container:<id>`` for each namespace a ``container:``/``service:`` mode joins.
+
+        The container named must exist; its PID (and so the real
+        ``/proc/<pid>/ns/<kind>`` path) is only known when this one starts, which
+        ``resolve_joins`` does each time it is started.
+        """
         out: dict[str, str] = {}
         for kind, mode in (
             ("net", spec.network_mode),
@@ -125,15 +140,53 @@ class LaunchSetup(NativeSession):
         ):
             if not mode or not mode.startswith(("container:", "service:")):
                 continue
-            other = self._snapshot(mode.split(":", 1)[1])
-            if not other.running or other.state.pid <= 0:
-                raise Conflict(
-                    f"{spec.name}: {kind} namespace of {other.record.name} is not available: "
-                    "it is not running",
-                    hint=f"start {other.record.name} first",
-                )
-            out[kind] = f"/proc/{other.state.pid}/ns/{kind}"
+            other = self._find(mode.split(":", 1)[1])
+            out[kind] = f"{JOIN_PREFIX}{other.id}"
         return out
+
+    def resolve_joins(self, record: ContainerRecord) -> None:
+        """Point the namespaces this container joins at the current PIDs of the
+        containers that own them, before it starts (``Conflict`` when one is not running).
+
+        The record is rewritten only when a path changed, and the supervisor is then
+        told to forget its copy so that it starts from the new one.
+        """
+        current = self._join_targets(record)
+        if not current:
+            return
+        namespaces = []
+        changed = False
+        for ns in record.launch.get("namespaces") or ():
+            target = current.get(str(ns.get("type")))
+            if target is not None:
+                other = self._snapshot(target)
+                if not other.running or other.state.pid <= 0:
+                    raise Conflict(
+                        f"cannot start {record.name}: it joins the {ns.get('type')} namespace "
+                        f"of {other.record.name}, which is not running",
+                        hint=f"start {other.record.name} first",
+                    )
+                path = f"/proc/{other.state.pid}/ns/{ns.get('type')}"
+                changed = changed or ns.get("path") != path
+                ns = {**ns, "path": path}
+            namespaces.append(ns)
+        if not changed:
+            return
+        from composer.backends.native.supervisor.records import write_record
+
+        launch = {**record.launch, "namespaces": namespaces}
+        write_record(self.root, dataclasses.replace(record, launch=launch))
+        with contextlib.suppress(ComposerError, OSError):
+            self._client(record.project).forget(record.id)
+
+    def _join_targets(self, record: ContainerRecord) -> dict[str, str]:
+        """Namespace kind → id of the container whose namespace is joined."""
+        path = self.root.container(record.id) / JOINS_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()}
 
     def _write_own_hosts(self, record: ContainerRecord) -> None:
         """Add the container's own addresses to its ``/etc/hosts`` once its networks are

@@ -160,3 +160,26 @@ def test_exec_with_a_tty_gets_a_terminal_of_the_container(native_backend: Any, s
     fed = io.BytesIO()
     code = b.exec_run(cid, ["head", "-n1"], tty=True, stdin=io.BytesIO(b"typed\n"), stdout=fed)
     assert code == 0 and b"typed" in fed.getvalue()
+
+
+def test_joining_another_containers_network_is_resolved_at_each_start(
+    native_backend: Any, specs: Any
+) -> None:
+    b = native_backend
+    owner_spec = specs.container("owner")
+    owner = b.create_container(owner_spec)
+    side = b.create_container(specs.container("side", network_mode=f"container:{owner_spec.name}"))
+    with pytest.raises(Conflict, match="not running"):
+        b.start_container(side)
+    b.start_container(owner)
+    b.start_container(side)
+
+    def netns(cid: str) -> str:
+        return str(os.readlink(b.container_root(cid).parent / "ns" / "net"))
+
+    assert netns(side) == netns(owner)
+    for cid in (side, owner):
+        b.stop_container(cid, timeout=1)
+    b.start_container(owner)
+    b.start_container(side)
+    assert netns(side) == netns(owner)
