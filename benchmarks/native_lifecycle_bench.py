@@ -62,10 +62,11 @@ STACK_PORT = "18080:80"
 
 
 def free_port(preferred: int) -> int:
-    """The preferred host port if nothing listens on it, else one the kernel picks.
+    """``preferred`` if nothing listens on it, else (and for 0) one the kernel picks.
 
-    The reference port is often taken on a shared machine (another stack, a test);
-    the figure does not depend on the number.
+    The reference port 18080 is often taken on a shared machine (another stack or
+    benchmark may take it between rounds), so the default is a port the kernel
+    picks; the figures do not depend on the number.
     """
     for port in (preferred, 0):
         with socket.socket() as s:
@@ -140,10 +141,12 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 def one_round(base: list[str], project: str, cwd: Path, env: dict[str, str]) -> dict[str, float]:
     cmd = [*base, "-p", project]
-    return {
-        "up": timed([*cmd, "up", "-d"], cwd, env),
-        "down": timed([*cmd, "down", "-t", "1"], cwd, env),
-    }
+    try:
+        up = timed([*cmd, "up", "-d"], cwd, env)
+    except SystemExit:  # leave nothing running behind a failed round
+        subprocess.run([*cmd, "down", "-t", "0"], cwd=cwd, env=env, capture_output=True)
+        raise
+    return {"up": up, "down": timed([*cmd, "down", "-t", "1"], cwd, env)}
 
 
 def loadavg() -> float:
@@ -155,7 +158,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--python", default=sys.executable, help="interpreter for composer")
     parser.add_argument("--podman-compose", help="path of podman-compose (default: on PATH)")
-    parser.add_argument("--port", type=int, default=18080, help="host port of web (if free)")
+    parser.add_argument("--port", type=int, default=0, help="host port of web (default: any free)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
 
