@@ -13,7 +13,7 @@ set -euo pipefail
 STATE_DIR="${COMPOSER_ENGINES_STATE:-${TMPDIR:-/tmp}/composer-engines}"
 SOCKET="/var/run/docker.sock"
 TEST_IMAGE="bb:latest"
-PACKAGES=(docker.io busybox-static tini docker-registry iproute2 nftables iptables libseccomp2 runc)
+PACKAGES=(docker.io busybox-static tini docker-registry iproute2 nftables iptables libseccomp2 runc procps)
 
 log() { printf 'engines: %s\n' "$*" >&2; }
 
