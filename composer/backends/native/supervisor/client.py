@@ -49,7 +49,7 @@ class SupervisorClient:
         self.home = self.root.project(project)
         self.sock_path = self.home / "supervisor.sock"
         self._start_lock = threading.RLock()  # held while this client starts a supervisor
-        self._prestarted = False
+        self._prestart: threading.Thread | None = None
 
     # --- the supervisor process ------------------------------------------------------
 
@@ -84,16 +84,16 @@ class SupervisorClient:
         needs the supervisor starts it again and reports them. A supervisor nobody calls
         leaves by itself (``server.FIRST_CLIENT``).
         """
-
-        if self._prestarted:
+        if self._prestart is not None:
             return
-        self._prestarted = True
 
         def run() -> None:
-            with contextlib.suppress(Unavailable):
+            with contextlib.suppress(Exception):  # the start that needs it reports it
                 self.ensure_running()
 
-        threading.Thread(target=run, name=f"supervisor-{self.project}", daemon=True).start()
+        self._prestart = threading.Thread(target=run, name=f"supervisor-{self.project}")
+        self._prestart.daemon = True
+        self._prestart.start()
 
     def ensure_running(self) -> None:
         """Start the project's supervisor unless one answers; return once it listens.
@@ -242,6 +242,8 @@ class SupervisorClient:
 
         A supervisor this client is still starting (``prestart``) is waited for and told too.
         """
+        if self._prestart is not None:
+            self._prestart.join(START_TIMEOUT)
         with self._start_lock, contextlib.suppress(Unavailable):
             if self.running():
                 self.call("shutdown")

@@ -1,0 +1,82 @@
+"""Starting the supervisor from the client: one spawn for concurrent first calls,
+``prestart`` ahead of the first ``start``, and the warm-up's choice of modules.
+
+The supervisor is real (daemonised, lock, socket); containers run as plain
+processes (``plain_launcher.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from composer.backends.native.supervisor import records as R
+from composer.backends.native.supervisor import warmup
+from composer.backends.native.supervisor.client import SupervisorClient
+
+Project = Any  # the conftest's Project (conftest modules are not importable)
+
+
+def _counting_spawns(client: SupervisorClient) -> list[int]:
+    """Count the client's supervisor spawns (the real spawn still runs)."""
+    spawns: list[int] = []
+    real = client._spawn
+
+    def counted() -> None:
+        spawns.append(1)
+        real()
+
+    client._spawn = counted  # type: ignore[method-assign]
+    return spawns
+
+
+def test_concurrent_first_calls_spawn_one_supervisor(plain: Project) -> None:
+    cid = plain.add(("sleep", "100"))
+    spawns = _counting_spawns(plain.client)
+    pids: list[int] = []
+    threads = [threading.Thread(target=lambda: pids.append(plain.client.ping())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(spawns) == 1
+    assert len(set(pids)) == 1 and pids[0] == plain.supervisor_pid()
+    plain.client.start(cid)
+    plain.client.kill(cid)
+
+
+def test_prestart_brings_the_supervisor_up_once(plain: Project) -> None:
+    cid = plain.add(("sleep", "100"))
+    spawns = _counting_spawns(plain.client)
+    plain.client.prestart()
+    plain.client.prestart()
+    plain.poll(plain.client.running, what="the prestarted supervisor")
+    plain.client.start(cid)  # served by the supervisor prestart brought up
+    assert len(spawns) == 1
+    assert plain.state(cid).status == "running"
+    plain.client.kill(cid)
+
+
+def test_shutdown_reaches_a_supervisor_still_being_prestarted(plain: Project) -> None:
+    plain.add(("sleep", "100"))  # created, never started
+    plain.client.prestart()
+    plain.client.shutdown()  # waits for the spawn in flight, then tells it to leave
+    pid = plain.supervisor_pid()
+    assert pid is not None
+    # Without the shutdown it would wait for its first client (server.FIRST_CLIENT, 10 s).
+    plain.poll(lambda: not plain.alive(pid), timeout=5.0, what="the supervisor to leave")
+
+
+def test_warm_up_imports_the_network_code_only_for_projects_with_networks(plain: Project) -> None:
+    plain.add(("sleep", "1"))
+    assert not warmup._has_networks(plain.root, plain.name)
+    plain.add(("sleep", "1"), networks=(R.NetworkJoin("n1", {}, ("svc",)),))
+    assert warmup._has_networks(plain.root, plain.name)
+    assert not warmup._has_networks(plain.root, plain.name + "x")
+
+
+def test_warm_up_never_raises(plain: Project, monkeypatch: Any) -> None:
+    monkeypatch.setattr(warmup, "MODULES", ("composer.no_such_module",))
+    monkeypatch.setattr(warmup, "NETWORK_MODULES", ())
+    warmup.warm(plain.root, plain.name)  # logs and carries on
+    warmup.start(plain.root, plain.name).join(30)
