@@ -150,8 +150,10 @@ def _cgroups_of(ids: list[str]) -> list[str]:
 
 
 def _processes_under(root: Path) -> list[int]:
-    """PIDs whose command line names the state root (supervisors) or whose root is a
-    container's rootfs under it."""
+    """PIDs whose command line names the state root: the project's supervisors.
+
+    Container processes are checked through their cgroups (``_cgroups_of``): a
+    cgroup directory can only be removed once no process is left in it."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -279,4 +281,20 @@ def test_up_down_cycles_leave_nothing_behind(stack: NativeStack, tmp_path: Path)
         assert _host_links() & ours == set()
     assert _files(stack.root) - files <= {f"projects/{stack.name}/supervisor.log"}
     assert _cgroups_of(seen) == []
+    assert str(stack.root) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_down_cleans_up_after_the_supervisor_was_killed(stack: NativeStack) -> None:
+    stack.ok("up", "-d", "--wait")
+    ids = [str(r["id"]) for r in stack.records().values()]
+    pid = int((stack.root / "projects" / stack.name / "supervisor.pid").read_text())
+    os.kill(pid, 9)
+    _eventually(lambda: not Path(f"/proc/{pid}").exists())
+    # The containers outlive their supervisor; the next command adopts them.
+    assert len(stack.ok("ps", "-q").out.split()) == len(ids) - 1  # migrate has exited
+    assert stack.ok("exec", "-T", "api", "true").code == 0
+    stack.ok("down", "-t", "1")
+    assert stack.records() == {}
+    _eventually(lambda: _processes_under(stack.root) == [])
+    assert _cgroups_of(ids) == []
     assert str(stack.root) not in Path("/proc/self/mountinfo").read_text()
