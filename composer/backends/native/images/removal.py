@@ -147,11 +147,17 @@ def _collect(store: ImageStore) -> int:
 
 
 def _clear_scratch(store: ImageStore) -> None:
-    """Remove what interrupted ingests and unpacks left in ``<root>/tmp``.
+    """Remove what interrupted ingests and unpacks left in ``<root>/tmp``, and layer locks.
 
     Every ingest and unpack holds a lease, and the caller holds
     ``images-gc`` exclusively, so none of these is in use right now.
     """
+    with contextlib.suppress(FileNotFoundError):
+        # per-layer lock files: every holder holds a lease too, so none is held now
+        for entry in os.scandir(store.root.path / "locks"):
+            if entry.name.startswith("layer-") and entry.name.endswith(".lock"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(store.root.tmp):
             if not entry.name.startswith(SCRATCH_PREFIXES):

@@ -382,5 +382,9 @@ def test_prune_clears_what_interrupted_ingests_left(store: ImageStore) -> None:
     (store.root.tmp / "layer-xyz" / "diff" / "etc").mkdir(parents=True)
     (store.root.tmp / "downloads").mkdir()
     (store.root.tmp / "cp-other-component").mkdir()
+    store.root.lock_file("layer-" + "a" * 64).write_text("")
+    store.root.lock_file("images").write_text("")
     store.prune()
     assert sorted(os.listdir(store.root.tmp)) == ["cp-other-component", "downloads"]
+    assert "images.lock" in os.listdir(store.root.path / "locks")
+    assert not [n for n in os.listdir(store.root.path / "locks") if n.startswith("layer-")]
