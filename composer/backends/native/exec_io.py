@@ -118,6 +118,13 @@ def run_exec(
                 os.close(fd)
 
 
+def _read_some(source: BinaryIO) -> bytes:
+    """What is there now (``read1``: an interactive stdin must not wait for a full chunk)."""
+    read1 = getattr(source, "read1", None)
+    data = read1(CHUNK) if callable(read1) else source.read(CHUNK)
+    return bytes(data or b"")
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
@@ -127,7 +134,7 @@ def _feed(source: BinaryIO, fd: int) -> None:
     """Copy ``source`` into the process's stdin, then close it (end of file)."""
     try:
         while True:
-            chunk = source.read(CHUNK) if hasattr(source, "read") else b""
+            chunk = _read_some(source)
             if not chunk:
                 break
             view = memoryview(chunk)
@@ -224,7 +231,7 @@ def container_pty(pid1: int) -> tuple[int, int]:
 def _feed_tty(source: BinaryIO, fd: int) -> None:
     """As ``_feed``, but a terminal's end of input is ^D, not a closed fd."""
     try:
-        while chunk := source.read(CHUNK):
+        while chunk := _read_some(source):
             os.write(fd, chunk)
         os.write(fd, b"\x04")
     except (OSError, ValueError):
