@@ -103,8 +103,16 @@ def in_netns(fd: int, fn: Callable[[], T]) -> T:
 
 
 def link_exists(name: str) -> bool:
-    with _ipr() as ipr:
-        return bool(ipr.link_lookup(ifname=name))
+    """Whether interface ``name`` exists in the calling thread's namespace.
+
+    ``if_nametoindex`` is one ioctl; a netlink socket and dump cost more, and
+    ``connect`` asks this under the network's lock for every container.
+    """
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
 
 
 def ensure_bridge(name: str, mtu: int | None, addresses: list[tuple[str, int]]) -> None:
