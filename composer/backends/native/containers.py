@@ -25,7 +25,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -404,9 +404,3 @@ def remove_tree(path: Path) -> None:
             hint="unmount those paths and remove the container again",
         )
     shutil.rmtree(path, ignore_errors=True)
-
-
-def iter_ids(root: StateRoot) -> Iterator[str]:
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(root.path / "containers"):
-            yield entry.name
