@@ -240,3 +240,24 @@ def test_renewed_anonymous_volumes_renew_the_image_ones_too(
     new_volumes = dict(O.observed_container(O.snapshot(root, new)).anonymous_volumes)
     assert set(new_volumes) == {"/anon", "/cache"}
     assert not set(new_volumes.values()) & set(old_volumes.values())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_removing_a_container_never_deletes_through_a_mount(tmp_path: Path) -> None:
+    import subprocess
+
+    from composer.backends.native.containers import mounts_under, remove_tree
+
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (volume / "precious").write_text("keep me")
+    base = tmp_path / "container"
+    (base / "rootfs" / "data").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(volume), str(base / "rootfs" / "data")], check=True)
+    try:
+        assert mounts_under(base) == [str(base / "rootfs" / "data")]
+        remove_tree(base)
+    finally:
+        subprocess.run(["umount", "-l", str(base / "rootfs" / "data")], capture_output=True)
+    assert not base.exists()
+    assert (volume / "precious").read_text() == "keep me"
