@@ -272,11 +272,8 @@ def _load_oci(store: ImageStore, source: _Source, tag: str | None) -> list[Loade
 
 
 def _layer_type(media_type: Any) -> str | None:
-    if media_type in (None, OCI_LAYER + "+gzip", OCI_LAYER, OCI_LAYER + "+zstd"):
-        return media_type if isinstance(media_type, str) else None
-    if isinstance(media_type, str) and media_type.startswith("application/vnd.docker."):
-        return media_type
-    return str(media_type)
+    """The descriptor's media type as a string (the store refuses the ones it cannot unpack)."""
+    return media_type if isinstance(media_type, str) else None
 
 
 def _names(annotations: dict[str, Any], tag: str | None) -> list[str]:

@@ -27,7 +27,7 @@ from composer.backends.native.images.archive import ArchiveError, LoadedImage
 from composer.backends.native.images.extract import UnsafeLayer
 from composer.backends.native.images.store import ImageStore
 from composer.backends.native.state import StateRoot
-from composer.errors import Conflict
+from composer.errors import Conflict, Unsupported
 
 
 def _sha(data: bytes) -> str:
@@ -407,3 +407,20 @@ def test_loading_an_image_the_store_has_reads_no_layer(
     with pytest.raises(UnsafeLayer):
         archive.load(fresh, stub)
     assert fresh.list() == []
+
+
+def test_unknown_layer_media_type_is_refused(
+    store: ImageStore, bb_archive: Path, tmp_path: Path
+) -> None:
+    layout = _oci_layout(bb_archive, tmp_path / "layout", "none")
+    blobs = layout / "blobs" / "sha256"
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_text())
+    manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar"
+    raw = json.dumps(manifest).encode()
+    (blobs / hashlib.sha256(raw).hexdigest()).write_bytes(raw)
+    index["manifests"][0].update(digest=_sha(raw), size=len(raw))
+    (layout / "index.json").write_text(json.dumps(index))
+    with pytest.raises(Unsupported, match="foreign"):
+        archive.load(store, layout)
+    assert store.list() == []
