@@ -19,7 +19,6 @@ import contextlib
 import signal as _signal
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from composer.backends.base import (
     BuildSpec,
@@ -36,19 +35,10 @@ from composer.backends.base import (
 from composer.backends.labels import LABEL_PROJECT
 from composer.backends.native import events as _events
 from composer.backends.native import observe as _observe
-from composer.backends.native.supervisor.records import ContainerRecord
-from composer.errors import (
-    BackendError,
-    ComposerError,
-    Conflict,
-    NotFound,
-    Unsupported,
-)
-
-if TYPE_CHECKING:
-    pass
 from composer.backends.native.launching import LaunchSetup
+from composer.backends.native.supervisor.records import ContainerRecord
 from composer.backends.native.verbs import RuntimeVerbs
+from composer.errors import BackendError, ComposerError, Conflict, NotFound, Unsupported
 
 SIGNALS = {s.name: s for s in _signal.Signals}
 

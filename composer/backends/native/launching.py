@@ -17,21 +17,20 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from composer.backends.base import (
-    ContainerSpec,
-)
+from composer.backends.base import ContainerSpec
 from composer.backends.native.containers import ContainerDirs
 from composer.backends.native.runtime.spec import LaunchSpec, MountEntry, RootfsSpec
 from composer.backends.native.supervisor.records import ContainerRecord
-from composer.errors import (
-    ComposerError,
-    Conflict,
-)
+from composer.backends.native.session import NativeSession
+from composer.errors import ComposerError, Conflict
 
 if TYPE_CHECKING:
     from composer.backends.native.images.store import StoredImage
 
-from composer.backends.native.session import NativeSession
+
+JOIN_PREFIX = "container:"
+JOINS_FILE = "joins.json"
+"""``{namespace kind: container id}`` of the namespaces a container joins (its dir)."""
 
 
 def _host_rlimits(names: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -44,10 +43,6 @@ def _host_rlimits(names: Iterable[str]) -> dict[str, tuple[int, int]]:
         if isinstance(number, int):
             out[name] = resource.getrlimit(number)
     return out
-
-
-JOIN_PREFIX = "container:"
-JOINS_FILE = "joins.json"
 
 
 class LaunchSetup(NativeSession):

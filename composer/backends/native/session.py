@@ -23,10 +23,7 @@ from composer.backends.native.containers import Containers
 from composer.backends.native.state import StateRoot
 from composer.backends.native.supervisor.records import ContainerRecord, read_state
 from composer.backends.native.volumes import Volumes
-from composer.errors import (
-    ComposerError,
-    Conflict,
-)
+from composer.errors import ComposerError, Conflict
 
 if TYPE_CHECKING:
     from composer.backends.native.images.store import ImageStore

@@ -13,30 +13,17 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-from composer.backends.base import (
-    EngineEvent,
-    LogLine,
-    PathStat,
-    PortBinding,
-    ProjectSummary,
-)
+from composer.backends.base import EngineEvent, LogLine, PathStat, PortBinding, ProjectSummary
 from composer.backends.labels import LABEL_CONFIG_FILES, LABEL_SERVICE
 from composer.backends.native import copy as _copy
 from composer.backends.native import events as _events
 from composer.backends.native import observe as _observe
 from composer.backends.native.runtime.spec import LaunchSpec
-from composer.backends.native.supervisor.records import read_state
-from composer.errors import (
-    Conflict,
-    Unavailable,
-)
-
-if TYPE_CHECKING:
-    pass
-
 from composer.backends.native.session import NativeSession
+from composer.backends.native.supervisor.records import read_state
+from composer.errors import Conflict, Unavailable
 
 
 class RuntimeVerbs(NativeSession):
