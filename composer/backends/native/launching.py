@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from composer.backends.base import ContainerSpec
 from composer.backends.native.containers import ContainerDirs
 from composer.backends.native.runtime.spec import LaunchSpec, MountEntry, RootfsSpec
-from composer.backends.native.supervisor.records import ContainerRecord
 from composer.backends.native.session import NativeSession
+from composer.backends.native.supervisor.records import ContainerRecord
 from composer.errors import ComposerError, Conflict
 
 if TYPE_CHECKING:
