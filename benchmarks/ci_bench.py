@@ -148,7 +148,7 @@ def prepare(base: Path, name: str, tests: str) -> Path:
 def session(
     python: str, where: Path, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[float, int, str]:
-    """Wall time, exit code and the tail of the output of one pytest session."""
+    """Wall time, exit code and the output of one pytest session."""
     began = time.perf_counter()
     proc = subprocess.run(
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(where)],
@@ -159,7 +159,7 @@ def session(
         check=False,
     )
     took = time.perf_counter() - began
-    return took, proc.returncode, (proc.stdout + proc.stderr)[-1500:]
+    return took, proc.returncode, proc.stdout + proc.stderr
 
 
 def leftovers() -> list[str]:
@@ -217,7 +217,7 @@ def main(argv: list[str]) -> int:
         for name in order:
             took, code, tail = contenders[name]()
             if code != 0:
-                print(f"{name} failed:\n{tail}", file=sys.stderr)
+                print(f"{name} failed:\n{tail[-3000:]}", file=sys.stderr)
                 return 1
             times[name].append(took)
     shutil.rmtree(base, ignore_errors=True)
