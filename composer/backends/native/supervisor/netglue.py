@@ -52,10 +52,14 @@ class NetGlue:
     def join(self, record: ContainerRecord, pid: int) -> None:
         """Plumb the container (PID ``pid``) into each of its networks; all or nothing."""
         joined: list[str] = []
+        # The service's own dns: servers answer what the network does not know.
+        dns = tuple(str(d) for d in record.spec.get("dns") or ())
         try:
             for join in record.networks:
                 att = from_json(NetworkAttachment, {"network": join.network, **join.attachment})
-                ep = self._nm().connect(join.network, pid, record.id, att, names=join.names)
+                ep = self._nm().connect(
+                    join.network, pid, record.id, att, names=join.names, dns=dns
+                )
                 joined.append(join.network)
                 if ep.ip and record.id not in self._ips:
                     self._ips[record.id] = ep.ip
