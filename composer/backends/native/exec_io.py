@@ -17,7 +17,7 @@ import os
 import pty
 import selectors
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from composer.errors import BackendError
@@ -29,11 +29,46 @@ PR_SET_CHILD_SUBREAPER = 36
 CHUNK = 1 << 16
 
 
-def _subreaper() -> None:
-    import ctypes
+PR_GET_CHILD_SUBREAPER = 37
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+class _Subreaper:
+    """Being a child subreaper, for as long as an ``exec_in`` hands its process over.
+
+    The attribute belongs to the whole process, so it is counted across the
+    threads that need it and given back when the last one is done: a
+    long-lived caller (the test runner, a watch loop) must not go on
+    collecting the orphans of every process it started. One instance per
+    process, since the kernel attribute is per process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._before = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        with self._lock:
+            if self._users == 0:
+                current = ctypes.c_int(0)
+                libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(current), 0, 0, 0)
+                self._before = current.value
+                libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and not self._before:
+                    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+_SUBREAPER = _Subreaper()
 
 
 def exit_code(status: int) -> int:
@@ -70,12 +105,12 @@ def run_exec(
         privileged=privileged,
         tty=tty and not detach,
     )
-    _subreaper()
     pid1 = snap.state.pid
     if detach:
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
-            launched = exec_in(pid1, spec, Stdio(null, null, null))
+            with _SUBREAPER.held():
+                launched = exec_in(pid1, spec, Stdio(null, null, null))
         finally:
             os.close(null)
         # It is this process's child now (we are its subreaper): reap it when it ends, or
@@ -98,7 +133,8 @@ def run_exec(
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         ours += [out_r, err_r]
         theirs += [out_w, err_w]
-        launched = exec_in(pid1, spec, Stdio(in_r, out_w, err_w))
+        with _SUBREAPER.held():
+            launched = exec_in(pid1, spec, Stdio(in_r, out_w, err_w))
         for fd in theirs:
             os.close(fd)
         theirs = []
@@ -183,7 +219,8 @@ def _run_tty(pid1: int, spec: object, stdin: BinaryIO | None, stdout: BinaryIO |
     master, slave = container_pty(pid1)
     os.set_inheritable(master, False)
     try:
-        launched = exec_in(pid1, spec, Stdio(slave, slave, slave))
+        with _SUBREAPER.held():
+            launched = exec_in(pid1, spec, Stdio(slave, slave, slave))
         os.close(slave)
         slave = -1
         if stdin is not None:
