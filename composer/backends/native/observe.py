@@ -39,6 +39,7 @@ from composer.backends.native.supervisor.records import (
     ContainerRunState,
     from_json,
     live_status,
+    pid_is_zombie,
     read_state,
 )
 from composer.backends.native.volumes import VolumeMeta
@@ -103,7 +104,7 @@ def supervisor_alive(root: StateRoot, project: str) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not pid_is_zombie(pid)
 
 
 def scan(root: StateRoot, project: str | None = None) -> Iterator[ContainerRecord]:
