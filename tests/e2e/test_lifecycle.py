@@ -321,7 +321,7 @@ def test_wait_failure_shows_the_logs(stack: Stack) -> None:
         """
     )
     run = stack.cli("up", "--wait", "--wait-timeout", "30")
-    assert run.code == 1
+    assert run.code == 3  # --wait: a service failed (docs/ci.md)
     assert f"container {stack.name}-bad-1 exited (4)" in run.err
     assert "| cannot reach the database" in run.err
 
