@@ -408,9 +408,9 @@ def test_ctrl_c_stops_then_second_ctrl_c_kills(stack: Stack) -> None:
         services:
           stubborn:
             image: bb:latest
-            command: ["sh", "-c", "echo ready; sleep 60"]
+            command: ["sh", "-c", "trap 'echo no' TERM; echo ready; while true; do sleep 1; done"]
         """
-    )  # sh as PID 1 ignores SIGTERM: only a kill ends it
+    )  # catches SIGTERM and carries on: only a kill ends it
     proc = stack.popen("up", "-t", "30")
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
