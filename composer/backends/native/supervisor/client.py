@@ -250,8 +250,14 @@ class SupervisorClient:
 
 
 def _env() -> dict[str, str]:
-    """The environment for the supervisor: this one, with composer importable."""
+    """The environment for the supervisor: this one, with composer importable.
+
+    ``MALLOC_ARENA_MAX=2`` (unless set): glibc would give each of the supervisor's
+    threads an arena of its own, about 2 MB of RSS with 20 containers for nothing,
+    as the threads take turns on the GIL anyway.
+    """
     env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     package_root = str(Path(__file__).resolve().parents[4])
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if package_root not in paths:

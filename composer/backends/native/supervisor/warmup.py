@@ -24,11 +24,11 @@ from composer.backends.native.supervisor.records import project_container_ids, r
 
 log = logging.getLogger(__name__)
 
-MODULES = (
-    "composer.backends.native.runtime.launch",
-    "composer.backends.native.runtime.exec",
-)
-"""What any container's first start and first healthcheck import."""
+MODULES = ("composer.backends.native.runtime.launch",)
+"""What any container's first start imports."""
+
+HEALTH_MODULES = ("composer.backends.native.runtime.exec",)
+"""What the first healthcheck probe imports."""
 
 NETWORK_MODULES = (
     "pyroute2",
@@ -43,9 +43,8 @@ NETWORK_MODULES = (
 def warm(root: StateRoot, project: str) -> None:
     """Import what the project's containers will need and load the default seccomp
     program; never raises."""
-    names: tuple[str, ...] = MODULES
-    if _has_networks(root, project):
-        names += NETWORK_MODULES
+    networks, health = _needs(root, project)
+    names = MODULES + (NETWORK_MODULES if networks else ()) + (HEALTH_MODULES if health else ())
     for name in names:
         try:
             importlib.import_module(name)
@@ -59,14 +58,18 @@ def warm(root: StateRoot, project: str) -> None:
         log.debug("warm-up: the default seccomp program is not ready: %s", exc)
 
 
-def _has_networks(root: StateRoot, project: str) -> bool:
+def _needs(root: StateRoot, project: str) -> tuple[bool, bool]:
+    """Whether any container of the project joins a network, and whether any has a
+    healthcheck (a module nobody needs is not imported: it would only add to RSS)."""
+    networks = health = False
     for cid in project_container_ids(root, project):
         try:
-            if read_record(root, cid).networks:
-                return True
+            record = read_record(root, cid)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being written or removed: the start will tell
-    return False
+        networks = networks or bool(record.networks)
+        health = health or record.healthcheck is not None
+    return networks, health
 
 
 def start(root: StateRoot, project: str) -> threading.Thread:

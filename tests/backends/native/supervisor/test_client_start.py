@@ -67,16 +67,19 @@ def test_shutdown_reaches_a_supervisor_still_being_prestarted(plain: Project) ->
     plain.poll(lambda: not plain.alive(pid), timeout=5.0, what="the supervisor to leave")
 
 
-def test_warm_up_imports_the_network_code_only_for_projects_with_networks(plain: Project) -> None:
+def test_warm_up_imports_only_what_the_project_needs(plain: Project) -> None:
     plain.add(("sleep", "1"))
-    assert not warmup._has_networks(plain.root, plain.name)
+    assert warmup._needs(plain.root, plain.name) == (False, False)
     plain.add(("sleep", "1"), networks=(R.NetworkJoin("n1", {}, ("svc",)),))
-    assert warmup._has_networks(plain.root, plain.name)
-    assert not warmup._has_networks(plain.root, plain.name + "x")
+    assert warmup._needs(plain.root, plain.name) == (True, False)
+    plain.add(("sleep", "1"), healthcheck=R.HealthcheckRecord(("CMD", "true")))
+    assert warmup._needs(plain.root, plain.name) == (True, True)
+    assert warmup._needs(plain.root, plain.name + "x") == (False, False)
 
 
 def test_warm_up_never_raises(plain: Project, monkeypatch: Any) -> None:
     monkeypatch.setattr(warmup, "MODULES", ("composer.no_such_module",))
     monkeypatch.setattr(warmup, "NETWORK_MODULES", ())
+    monkeypatch.setattr(warmup, "HEALTH_MODULES", ())
     warmup.warm(plain.root, plain.name)  # logs and carries on
     warmup.start(plain.root, plain.name).join(30)
