@@ -86,7 +86,10 @@ def tools(python: str) -> dict[str, list[str]]:
     compose = shutil.which("docker-compose")
     if compose is None:
         sys.exit("docker-compose (1.29.2) is not installed: apt-get install -y docker-compose")
-    return {"composer": [python, "-m", "composer"], "docker-compose": [compose]}
+    return {
+        "composer": [python, "-m", "composer", "--backend", "docker"],
+        "docker-compose": [compose],
+    }
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
