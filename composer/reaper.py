@@ -34,12 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer.errors import BackendError, PlanError
+from composer.errors import BackendError, Conflict, NotFound, PlanError
 
 if TYPE_CHECKING:
     from composer.backends.base import Backend
@@ -48,6 +48,8 @@ PARENT_POLL = 0.5
 """Seconds between two looks at the parent when no pidfd is available."""
 STACK_POLL = 5.0
 """Seconds between two looks at whether the project still exists."""
+RETRY = 15.0
+"""Seconds a purge keeps trying to remove a network or volume still in use."""
 
 
 def start_time(pid: int) -> str | None:
@@ -203,14 +205,40 @@ def purge(backend: Backend, project: str, *, logs_dir: str | None = None) -> Non
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(remove, [c.id for c in state.containers]))
-    for name, net in state.networks.items():
-        if not net.external and net.labels.get(lbl.LABEL_PROJECT) == project:
-            with contextlib.suppress(BackendError):
-                backend.remove_network(name)
-    for name, vol in state.volumes.items():
-        if not vol.external and vol.labels.get(lbl.LABEL_PROJECT) == project:
-            with contextlib.suppress(BackendError):
-                backend.remove_volume(name)
+    networks = [
+        name
+        for name, net in state.networks.items()
+        if not net.external and net.labels.get(lbl.LABEL_PROJECT) == project
+    ]
+    volumes = [
+        name
+        for name, vol in state.volumes.items()
+        if not vol.external and vol.labels.get(lbl.LABEL_PROJECT) == project
+    ]
+    _remove_all(networks, backend.remove_network)
+    _remove_all(volumes, backend.remove_volume)
+
+
+def _remove_all(names: list[str], remove: Callable[[str], None]) -> None:
+    """Remove each; a resource still in use (an engine that lets go of a removed
+    container's mounts a moment later) is tried again for up to ``RETRY`` seconds."""
+    deadline = time.monotonic() + RETRY
+    left = list(names)
+    while left:
+        failed: list[str] = []
+        for name in left:
+            try:
+                remove(name)
+            except NotFound:
+                pass
+            except Conflict:
+                failed.append(name)
+            except BackendError:
+                pass
+        if not failed or time.monotonic() >= deadline:
+            return
+        left = failed
+        time.sleep(0.25)
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
