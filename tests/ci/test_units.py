@@ -145,3 +145,35 @@ def test_logs_dir_writes_one_file_per_service(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "web.log").read_text() == (
         "==> demo-web-1 <==\nweb line\n==> demo-web-2 <==\nweb line\n"
     )
+
+
+def test_purge_removes_one_project_and_nothing_else(tmp_path: Path) -> None:
+    from composer.reaper import purge
+
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    stacks = [
+        project(
+            {
+                "db": {
+                    "image": "bb",
+                    "volumes": [{"type": "volume", "source": "data", "target": "/d"}],
+                }
+            },
+            volumes={"data": {}},
+        ),
+        project({"db": {"image": "bb"}}, name="other"),
+    ]
+    for p in stacks:
+        backend.add_image(image_ref(p, "db"))
+        plan = reconcile(p, backend.observe(p.name, ["bb"]), UpOptions(), now=0.0)
+        assert execute(plan, backend, CollectingReporter(), parallel=None, clock=clock).ok
+    backend.script("db", output=(("stdout", "db line"),))
+    purge(backend, "demo", logs_dir=str(tmp_path / "logs"))
+    gone = backend.observe("demo")
+    assert gone.containers == ()
+    assert [n for n, v in gone.volumes.items() if not v.external] == []
+    assert [n for n, v in gone.networks.items() if not v.external] == []
+    assert [c.name for c in backend.observe("other").containers] == ["other-db-1"]
+    assert "other_default" in backend.observe("other").networks
+    assert (tmp_path / "logs" / "db.log").exists()
