@@ -12,7 +12,8 @@ timed, rounds alternate the order of the contenders.
 Contenders:
 
 * ``composer``: ``composer_stack(files=..., scope="session")`` on the Docker
-  backend (isolated, reaped, ``up --wait``, purge at the end);
+  backend (isolated, reaped, ``up --wait``, purge at the end), and with
+  ``--native`` the same on the native backend (its own state root);
 * ``testcontainers``: testcontainers-python's ``DockerCompose`` (installed
   into its own virtualenv by ``--testcontainers-venv``). It drives
   ``docker compose`` (the v2 plugin) and ``up --wait``; on a machine with
@@ -24,7 +25,7 @@ Contenders:
 
     bash scripts/engines.sh start
     python3 -m venv /tmp/tc-venv && /tmp/tc-venv/bin/pip install testcontainers pytest
-    .venv/bin/python benchmarks/ci_bench.py --rounds 3 --testcontainers-venv /tmp/tc-venv
+    .venv/bin/python benchmarks/ci_bench.py --rounds 3 --native --testcontainers-venv /tmp/tc-venv
 
 Not a test: the figures go into docs/benchmarks.md with the command used.
 """
@@ -53,7 +54,7 @@ import pytest
 
 from composer.pytest_plugin import composer_stack
 
-stack = composer_stack(files=["compose.yaml"], scope="session", backend="docker")
+stack = composer_stack(files=["compose.yaml"], scope="session")
 
 
 @pytest.mark.parametrize("i", range({tests}))
@@ -162,6 +163,18 @@ def session(
     return took, proc.returncode, proc.stdout + proc.stderr
 
 
+def native_root(base: Path) -> str:
+    """A native state root with ``bb:latest`` loaded from ``docker save``."""
+    from composer.backends.native.backend import NativeBackend
+    from composer.backends.native.images.archive import load
+
+    archive = base / "bb.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), "bb:latest"], check=True)
+    root = base / "native-state"
+    load(NativeBackend({"COMPOSER_ROOT": str(root)}).images, archive)
+    return str(root)
+
+
 def leftovers() -> list[str]:
     out = subprocess.run(
         ["docker", "ps", "-a", "--format", "{{.Names}}"],
@@ -181,6 +194,9 @@ def main(argv: list[str]) -> int:
         "--testcontainers-venv", default=None, help="virtualenv with testcontainers and pytest"
     )
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument(
+        "--native", action="store_true", help="also time the plugin on the native backend"
+    )
     args = parser.parse_args(argv)
 
     base = Path(tempfile.mkdtemp(prefix="cibench"))
@@ -188,14 +204,18 @@ def main(argv: list[str]) -> int:
     composer_dir = prepare(base, "composer-ci", COMPOSER_TESTS)
     dc_dir = prepare(base, "cibench-dc", COMPOSE_CLI_TESTS)
     python = sys.executable
+    docker_env = {"COMPOSER_BACKEND": "docker"}
     contenders = {
-        "composer": lambda: session(python, composer_dir),
+        "composer": lambda: session(python, composer_dir, env=docker_env),
         "docker-compose": lambda: session(python, dc_dir, "-p", "no:composer"),
         "docker-compose -t 1": lambda: session(
             python, dc_dir, "-p", "no:composer", env={"BENCH_DOWN_TIMEOUT": "1"}
         ),
     }
     notes: dict[str, str] = {}
+    if args.native:
+        native_env = {"COMPOSER_BACKEND": "native", "COMPOSER_ROOT": native_root(base)}
+        contenders["composer (native)"] = lambda: session(python, composer_dir, env=native_env)
     if args.testcontainers_venv:
         tc_dir = prepare(base, "cibench-tc", TESTCONTAINERS_TESTS)
         tc_python = str(Path(args.testcontainers_venv) / "bin" / "python")
