@@ -14,7 +14,6 @@ fd with ``O_NOFOLLOW``/``O_EXCL``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime
 import errno
 import io
@@ -25,12 +24,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
+from composer.backends.native.runtime import syscalls
 from composer.backends.runtime import PathStat
 from composer.errors import BackendError, NotFound, Unsupported
 
-SYS_OPENAT2 = 437
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_IN_ROOT = 0x10
 CHUNK = 1 << 16
 
 # Go os.FileMode bits, as the Engine API reports them in PathStat.mode.
@@ -45,33 +42,18 @@ GO_CHARDEV = 1 << 21
 GO_STICKY = 1 << 20
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
 def open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
     """``openat2`` of ``path`` resolved as if ``root_fd`` were ``/`` (``OSError`` on failure)."""
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-    fd = _libc.syscall(
-        SYS_OPENAT2,
-        ctypes.c_int(root_fd),
-        ctypes.c_char_p(os.fsencode(path or "/")),
-        ctypes.byref(how),
-        ctypes.c_size_t(ctypes.sizeof(how)),
-    )
-    if fd < 0:
-        err = ctypes.get_errno()
-        if err == errno.ENOSYS:
+    resolve = syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS
+    try:
+        return syscalls.openat2(root_fd, path or "/", flags, resolve, mode)
+    except OSError as exc:
+        if exc.errno == errno.ENOSYS:
             raise Unsupported(
                 "copying files needs openat2 (Linux 5.6 or later)",
                 hint="use --backend docker on this kernel",
-            )
-        raise OSError(err, os.strerror(err), path)
-    return int(fd)
+            ) from None
+        raise
 
 
 def _split(path: str) -> tuple[str, str]:
