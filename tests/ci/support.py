@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker  # imported here, before pytester snapshots sys.modules (see below)
 import pytest
 
 TEST_IMAGE = "bb:latest"
@@ -32,11 +33,12 @@ def engine_missing(reason: str) -> None:
 
 
 def docker_api() -> Any:
-    """The Engine API client, with ``bb:latest`` present (else skip, or fail in CI)."""
-    try:
-        import docker
-    except ImportError:
-        engine_missing("the docker SDK is not installed")
+    """The Engine API client, with ``bb:latest`` present (else skip, or fail in CI).
+
+    The SDK is imported at module level: pytester restores ``sys.modules``
+    after each test, and an SDK imported inside one would come back as a
+    second copy of ``requests`` whose cookie jars the first copy rejects.
+    """
     try:
         client = docker.APIClient(version="auto")
         client.ping()
