@@ -168,7 +168,7 @@ def plan_batch(
             if rule.action == "rebuild":
                 action.rebuild = True
                 continue
-            if rule.syncs:
+            if rule.syncs and not (change.synced_early and rule.action == "sync"):
                 synced = action.syncs.setdefault(rule.index, (rule, {}))[1]
                 synced[rel] = synced.get(rel, False) or change.created
             if rule.action in ("restart", "sync+restart"):
@@ -180,7 +180,28 @@ def plan_batch(
             action.syncs.clear()
             action.execs.clear()
             action.restart = False
-    return BatchPlan(reload, tuple(actions[s] for s in sorted(actions)))
+    # A service whose only work was copied by the early sync has nothing left to do.
+    busy = [s for s in sorted(actions) if _has_work(actions[s])]
+    return BatchPlan(reload, tuple(actions[s] for s in busy))
+
+
+def _has_work(action: ServiceAction) -> bool:
+    return action.rebuild or action.restart or bool(action.syncs) or bool(action.execs)
+
+
+def early_syncs(plan: BatchPlan) -> tuple[ServiceAction, ...]:
+    """The plain ``sync`` copies of a plan, for an early batch.
+
+    ``sync+restart`` and ``sync+exec`` copy with their restart or command in
+    the closing batch, so that each stays one action; a rebuild copies nothing.
+    """
+    out = []
+    for action in plan.actions:
+        syncs = {i: rs for i, rs in action.syncs.items() if rs[0].action == "sync"}
+        if action.rebuild or not syncs:
+            continue
+        out.append(ServiceAction(action.service, syncs=syncs, paths=action.paths))
+    return tuple(out)
 
 
 def _best_rule(rules: Sequence[Rule], path: Path) -> tuple[Rule, str] | None:

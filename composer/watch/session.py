@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from composer.errors import ComposerError, ConfigError
 from composer.watch.actions import Report, Runner, Stack
-from composer.watch.rules import Rule, config_paths, plan_batch, rules_of
+from composer.watch.rules import Rule, config_paths, early_syncs, plan_batch, rules_of
 from composer.watch.watcher import DEFAULT_QUIET, Batcher, Change, FileWatcher, watch_plan
 
 if TYPE_CHECKING:
@@ -127,9 +127,14 @@ class WatchSession:
         try:
             while not self.stop_event.is_set():
                 assert self._watcher is not None
-                batch = self._watcher.next_batch(timeout=0.5)
-                if batch:
+                got = self._watcher.next_batches(timeout=0.5)
+                if got is None:
+                    continue
+                batch, closing = got
+                if closing:
                     self.handle(batch)
+                else:
+                    self.handle_early(batch)
         finally:
             self.close()
 
@@ -141,19 +146,37 @@ class WatchSession:
     def stop(self) -> None:
         self.stop_event.set()
 
-    def handle(self, batch: list[Change]) -> None:
-        """One batch: reload if a config file changed, then one action per service."""
+    def handle_early(self, batch: list[Change]) -> None:
+        """The first changes of a batch: copy files at once; everything else waits."""
+        self._guarded(lambda: self._early(batch))
+
+    def _early(self, batch: list[Change]) -> None:
+        plan = plan_batch(self._rules, batch, config_paths(self._stack.project))
+        if plan.reload:
+            return  # the model may change: the closing batch does it all
+        for action in early_syncs(plan):
+            self._report(self._runner.run(action))
+
+    def _guarded(self, work: Callable[[], None]) -> None:
+        """Run ``work``; report any error as one line and go on (errors never end the loop)."""
         try:
-            plan = plan_batch(self._rules, batch, config_paths(self._stack.project))
-            if plan.reload:
-                self._reload()
-                plan = plan_batch(self._rules, batch)
-            for action in plan.actions:
-                self._report(self._runner.run(action))
+            work()
         except ComposerError as error:
             self._line(f"watch: {error}" + (f" ({error.hint})" if error.hint else ""))
         except Exception as error:  # the loop outlives any one failure
             self._line(f"watch: unexpected error: {type(error).__name__}: {error}")
+
+    def handle(self, batch: list[Change]) -> None:
+        """One batch: reload if a config file changed, then one action per service."""
+        self._guarded(lambda: self._closing(batch))
+
+    def _closing(self, batch: list[Change]) -> None:
+        plan = plan_batch(self._rules, batch, config_paths(self._stack.project))
+        if plan.reload:
+            self._reload()
+            plan = plan_batch(self._rules, batch)
+        for action in plan.actions:
+            self._report(self._runner.run(action))
 
     def _reload(self) -> None:
         from composer.planner.options import UpOptions

@@ -8,6 +8,14 @@ the batch, so that an editor's save (write a temporary file, rename it over
 the original, touch a backup) or a ``git checkout`` of 200 files becomes one
 batch and therefore one action per service.
 
+Syncs do not wait for the quiet period: the first notification of a batch
+is handed out at once as an *early* batch, which the session uses for file
+copies only (``take_early``). The closing batch still carries every path, so
+restarts, execs and rebuilds run once per save; a path copied early and not
+changed again is marked ``synced_early`` so that it is not copied twice. A
+file still being written when it was copied early changes again, raises a
+new event, and is copied again with the closing batch.
+
 The batcher keeps time through a ``Clock`` so that tests drive it in virtual
 time; the notifier itself reports in 5 ms steps.
 """
@@ -45,6 +53,8 @@ class Change:
 
     path: Path
     created: bool = False
+    synced_early: bool = False
+    """Copied by the batch's early sync and not changed since."""
 
 
 @dataclass
@@ -60,6 +70,8 @@ class Batcher:
     _paths: dict[Path, bool] = field(default_factory=dict)
     _first: float | None = None
     _last: float = 0.0
+    _early: set[Path] | None = None
+    """Paths handed out by ``take_early`` in this batch and not changed since."""
 
     def add(self, changes: Iterable[tuple[Path, bool]], quiet_for: float = 0.0) -> None:
         """Record changed paths; the tree has been quiet for ``quiet_for`` seconds already.
@@ -74,6 +86,8 @@ class Batcher:
         added = False
         for path, created in changes:
             self._paths[path] = self._paths.get(path, False) or created
+            if self._early is not None:
+                self._early.discard(path)
             added = True
         if not added:
             return
@@ -90,14 +104,23 @@ class Batcher:
         cap_at = self._first + self.max_wait
         return max(0.0, min(quiet_at, cap_at) - now)
 
+    def take_early(self) -> list[Change] | None:
+        """The first changes of a pending batch, once per batch (for syncs), else None."""
+        if self._first is None or self._early is not None:
+            return None
+        self._early = set(self._paths)
+        return [Change(path, created) for path, created in self._paths.items()]
+
     def take(self) -> list[Change] | None:
         """The batch when it is ready (and start a new one), else None."""
         due = self.due_in()
         if due is None or due > 0:
             return None
-        batch = [Change(path, created) for path, created in self._paths.items()]
+        early = self._early or set()
+        batch = [Change(path, created, path in early) for path, created in self._paths.items()]
         self._paths.clear()
         self._first = None
+        self._early = None
         return batch
 
 
@@ -194,6 +217,13 @@ class FileWatcher:
 
     def next_batch(self, timeout: float | None = None) -> list[Change] | None:
         """Block until a batch is ready (or ``timeout``/``stop``); None when none came."""
+        got = self.next_batches(timeout, early=False)
+        return None if got is None else got[0]
+
+    def next_batches(
+        self, timeout: float | None = None, *, early: bool = True
+    ) -> tuple[list[Change], bool] | None:
+        """Like ``next_batch``, also handing out early batches: ``(changes, closing)``."""
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -201,7 +231,10 @@ class FileWatcher:
             while not self._stop.is_set():
                 batch = self._batcher.take()
                 if batch is not None:
-                    return batch
+                    return batch, True
+                first = self._batcher.take_early() if early else None
+                if first is not None:
+                    return first, False
                 due = self._batcher.due_in()
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:

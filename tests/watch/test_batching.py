@@ -103,3 +103,29 @@ def test_watch_plan(tmp_path: Path) -> None:
     assert recursive == [tmp_path] and flat == []
     recursive, _ = watch_plan([tmp_path / "later" / "x"])
     assert recursive == [tmp_path]  # a missing path: its creation must be seen
+
+
+def test_the_first_changes_go_out_early_and_the_closing_batch_marks_them() -> None:
+    clock = FakeClock(0.0)
+    batcher = Batcher(clock, quiet=0.0625)
+    assert batcher.take_early() is None
+    batcher.add([(A, False)])
+    assert batcher.take_early() == [Change(A, False)]
+    assert batcher.take_early() is None  # once per batch
+    clock.advance(0.03125)
+    batcher.add([(B, True)])
+    clock.advance(0.0625)
+    # A was copied early and not touched again; B came later.
+    assert batcher.take() == [Change(A, False, True), Change(B, True, False)]
+    batcher.add([(A, False)])
+    assert batcher.take_early() == [Change(A, False)]  # a new batch has its own early part
+
+
+def test_a_file_changed_again_after_the_early_copy_is_copied_again() -> None:
+    clock = FakeClock(0.0)
+    batcher = Batcher(clock, quiet=0.0625)
+    batcher.add([(A, True)])
+    assert batcher.take_early() == [Change(A, True)]
+    batcher.add([(A, False)])  # still being written when it was copied
+    clock.advance(0.0625)
+    assert batcher.take() == [Change(A, True, False)]

@@ -119,3 +119,31 @@ def test_sync_without_target_is_a_config_error(tmp_path: Path) -> None:
     project = load_project(LoadOptions(working_dir=tmp_path, environ={}), lambda _: None)
     with pytest.raises(ConfigError, match="needs a target"):
         rules_of(project)
+
+
+def test_early_batches_copy_files_and_closing_batches_do_the_rest(
+    project: Project, tmp_path: Path
+) -> None:
+    from composer.watch.rules import early_syncs
+
+    rules = rules_of(project)
+    first = plan_batch(rules, _changes(tmp_path, "web/conf/a", "worker/x", "web/requirements.txt"))
+    early = early_syncs(first)
+    assert [(a.service, a.kind) for a in early] == []  # web rebuilds: nothing early
+    first = plan_batch(rules, _changes(tmp_path, "web/conf/a", "worker/x", "web/index.html"))
+    [web_early] = early_syncs(first)
+    assert (web_early.service, web_early.kind, web_early.restart) == ("web", "sync", False)
+    assert [rule.action for rule, _ in web_early.syncs.values()] == ["sync"]  # not sync+restart
+    closing = plan_batch(
+        rules,
+        [Change(tmp_path / "web/conf/a", synced_early=True),
+         Change(tmp_path / "web/index.html", synced_early=True),
+         Change(tmp_path / "worker/x")],
+    )  # fmt: skip
+    web, worker = closing.actions
+    # index.html was copied early; conf/a is copied with its restart, as one action.
+    assert (web.service, web.kind) == ("web", "sync+restart")
+    assert [list(changed) for _, changed in web.syncs.values()] == [["a"]]
+    assert (worker.service, worker.kind) == ("worker", "restart")
+    only_copied = plan_batch(rules, [Change(tmp_path / "web/index.html", synced_early=True)])
+    assert only_copied.actions == ()
