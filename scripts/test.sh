@@ -11,8 +11,12 @@ section() { printf '\n=== %s\n' "$*"; }
 # --- system packages ----------------------------------------------------------
 # Engines and tools the end-to-end tests drive are installed here (apt).
 section "system packages and engines (docker.io, busybox-static, tini; dockerd; bb:latest)"
+# A private state directory: the exit trap undoes only what this run started,
+# never a daemon another checkout or an earlier run brought up.
+COMPOSER_ENGINES_STATE="$(mktemp -d "${TMPDIR:-/tmp}/composer-engines.XXXXXX")"
+export COMPOSER_ENGINES_STATE
+trap 'bash scripts/engines.sh stop; rm -rf "$COMPOSER_ENGINES_STATE"' EXIT
 bash scripts/engines.sh start
-trap 'bash scripts/engines.sh stop' EXIT
 
 # --- python environment -------------------------------------------------------
 section "python environment (.venv, composer + dev tools)"
