@@ -10,14 +10,12 @@ CI (``engine_missing``).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -33,41 +31,19 @@ from composer.backends.native.runtime.spec import (
     Stdio,
 )
 from tests.backends.conftest import engine_missing
+from tests.backends.native.nativeenv import busybox_rootfs, runtime_missing
 
-REPO = Path(__file__).resolve().parents[4]
 TEST_CGROUP_PARENT = "composer-test"
-
-
-def load_probes() -> ModuleType:
-    """``scripts/isolation_probes.py`` as a module (it is a script, not a package)."""
-    path = REPO / "scripts" / "isolation_probes.py"
-    spec = importlib.util.spec_from_file_location("isolation_probes", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _runtime_available() -> str | None:
-    if os.geteuid() != 0:
-        return "the native runtime needs root"
-    with open("/proc/filesystems") as f:
-        if "overlay" not in f.read():
-            return "overlayfs is not available"
-    if not os.path.exists("/bin/busybox"):
-        return "busybox-static is not installed"
-    return None
 
 
 @pytest.fixture(scope="session")
 def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A busybox rootfs (the image's single layer), shared read-only by every test."""
-    reason = _runtime_available()
+    reason = runtime_missing()
     if reason:
         engine_missing(reason)
     syscalls.set_child_subreaper()
-    root = tmp_path_factory.mktemp("bb") / "lower"
-    return load_probes().make_busybox_rootfs(root)
+    return busybox_rootfs(tmp_path_factory.mktemp("bb") / "lower")
 
 
 @pytest.fixture(scope="session", autouse=True)

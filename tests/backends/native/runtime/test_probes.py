@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends.conftest import engine_missing
-
-from .conftest import load_probes
+from tests.backends.native.nativeenv import load_probes
 
 KNOWN_DIFFERENCES: dict[int, str] = {}
 """Probe number → why the native answer cannot equal Docker's here (none today)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -21,9 +20,9 @@ from composer.backends.native.runtime.spec import LaunchSpec, RootfsSpec
 from composer.backends.native.state import StateRoot
 from composer.backends.native.supervisor import records as R
 from composer.backends.native.supervisor.client import SupervisorClient
+from tests.backends.native.nativeenv import busybox_rootfs, runtime_missing
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[3]
 PLAIN = f"{HERE / 'plain_launcher.py'}:PlainProcessLauncher"
 
 
@@ -158,33 +157,15 @@ def plain(tmp_path: Path) -> Iterator[Project]:
     yield from make_project(tmp_path, PLAIN)
 
 
-def _runtime_missing() -> str | None:
-    if os.geteuid() != 0:
-        return "the native runtime needs root"
-    with open("/proc/filesystems") as f:
-        if "overlay" not in f.read():
-            return "overlayfs is not available"
-    if not os.path.exists("/bin/busybox"):
-        return "busybox-static is not installed"
-    return None
-
-
 @pytest.fixture(scope="session")
 def busybox_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rootfs made as ``scripts/engines.sh`` makes bb:latest (busybox-static and its links)."""
-    reason = _runtime_missing()
+    reason = runtime_missing()
     if reason:
         from tests.backends.conftest import engine_missing
 
         engine_missing(reason)
-    spec = importlib.util.spec_from_file_location(
-        "isolation_probes", REPO / "scripts" / "isolation_probes.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    layer: Path = module.make_busybox_rootfs(tmp_path_factory.mktemp("bb") / "lower")
-    return layer
+    return busybox_rootfs(tmp_path_factory.mktemp("bb") / "lower")
 
 
 @pytest.fixture
