@@ -132,7 +132,7 @@ def arm(
 # --- the watchdog --------------------------------------------------------------
 
 
-def wait_for_death(pid: int, started: str | None, still_wanted: _Check) -> bool:
+def wait_for_death(pid: int, started: str | None, still_wanted: Callable[[], bool]) -> bool:
     """Block until ``pid`` dies (True) or ``still_wanted`` says the stack is gone (False)."""
     fd: int | None = None
     with contextlib.suppress(AttributeError, OSError):
@@ -161,7 +161,7 @@ def wait_for_death(pid: int, started: str | None, still_wanted: _Check) -> bool:
             os.close(fd)
 
 
-class _Check:
+class StackWatch:
     """Whether the project still exists.
 
     The watch ends after two empty looks in a row, once containers have been
@@ -265,7 +265,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         return 0  # another watchdog already looks after this project
     backend = open_backend(args.backend, environ)
     try:
-        if wait_for_death(args.parent, args.parent_start, _Check(backend, args.project)):
+        if wait_for_death(args.parent, args.parent_start, StackWatch(backend, args.project)):
             purge(backend, args.project, logs_dir=args.logs_dir)
     finally:
         close = getattr(backend, "close", None)

@@ -4,6 +4,7 @@ test has its own state root with ``bb:latest`` loaded from ``docker save``."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -150,6 +151,9 @@ def test_reaper_after_kill_9(stack: NativeStack) -> None:
         run = stack.cli("up", "-d", "--reap-with-parent", str(parent.pid))
         assert run.code == 0, run.err
         assert stack.records()
+        # On native the project's supervisor is the reaper: no watchdog process.
+        commands = [_cmdline(int(p)) for p in os.listdir("/proc") if p.isdigit()]
+        assert not [c for c in commands if "composer.reaper" in c and stack.name in c]
     finally:
         parent.kill()
         parent.wait()
@@ -172,3 +176,11 @@ def test_reaper_after_kill_9(stack: NativeStack) -> None:
         time.sleep(0.2)
     assert left() == []
     assert stack.records() == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -104,6 +104,19 @@ class NativeSession:
             when=when,
         )
 
+    def reap_with_parent(self, project: str, pid: int, *, logs_dir: str | None = None) -> None:
+        """``--reap-with-parent``: the project's supervisor removes the stack when ``pid`` dies.
+
+        The supervisor already outlives the CLI and owns the containers, so it
+        is the watchdog here (``composer.backends.optional.ParentReaper``); it
+        stays up while the watch is armed, even before the first container.
+        """
+        from composer.reaper import start_time
+
+        client = self._client(project)
+        client.ensure_running()
+        client.call("reap", parent=pid, parent_start=start_time(pid), logs_dir=logs_dir)
+
     def container_root(self, id: str) -> Path:
         """The running container's root file system as seen from the host (``/proc/<pid>/root``)."""
         snap = self._snapshot(id)

@@ -44,6 +44,8 @@ class Server:
         self._served = False
         self._started = time.monotonic()
         self._exit_requested = False
+        self._reapers = 0
+        """Armed ``--reap-with-parent`` watches: the supervisor stays while there are any."""
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
 
@@ -65,10 +67,15 @@ class Server:
         self._exit_requested = True
         self.idle_check()
 
+    def _reaping(self) -> bool:
+        """A reaper is armed or removing the project: ``shutdown`` waits for idleness."""
+        with self._lock:
+            return self._reapers > 0
+
     def _idle(self) -> bool:
         assert self.manager is not None
         with self._lock:
-            if self._clients:
+            if self._clients or self._reapers:
                 return False
             if not self._served and time.monotonic() - self._started < FIRST_CLIENT:
                 return False
@@ -133,7 +140,8 @@ class Server:
                     channel.send(reply)
                 except OSError:
                     return
-                if message.get("op") == "shutdown":
+                if message.get("op") == "shutdown" and not self._reaping():
+                    # While a reaper is armed the supervisor leaves only when idle.
                     self.request_exit()
         finally:
             channel.close()
@@ -198,3 +206,34 @@ class Server:
 
     def op_shutdown(self, msg: dict[str, Any], fds: list[int]) -> Any:
         return None
+
+    def op_reap(self, msg: dict[str, Any], fds: list[int]) -> Any:
+        """Remove the project, volumes included, when process ``parent`` dies."""
+        parent = int(msg["parent"])
+        started = msg.get("parent_start")
+        logs_dir = msg.get("logs_dir")
+        with self._lock:
+            self._reapers += 1
+        threading.Thread(
+            target=self._reap,
+            args=(parent, None if started is None else str(started), logs_dir),
+            name="composer-reaper",
+            daemon=True,
+        ).start()
+
+    def _reap(self, parent: int, started: str | None, logs_dir: str | None) -> None:
+        from composer.backends.native.backend import NativeBackend
+        from composer.reaper import StackWatch, purge, wait_for_death
+
+        manager = self._m()
+        try:
+            backend = NativeBackend({"COMPOSER_ROOT": str(manager.root.path)})
+            if wait_for_death(parent, started, StackWatch(backend, manager.project)):
+                log.info("process %d ended: removing project %s", parent, manager.project)
+                purge(backend, manager.project, logs_dir=logs_dir)
+        except Exception:
+            log.exception("reaping project %s", manager.project)
+        finally:
+            with self._lock:
+                self._reapers -= 1
+            self.idle_check()
