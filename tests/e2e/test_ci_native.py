@@ -133,6 +133,29 @@ def test_wait_failure_report(stack: NativeStack) -> None:
     assert "| line-2" in run.err
 
 
+def test_unhealthy_service_reports_its_healthcheck_results(stack: NativeStack) -> None:
+    stack.write(
+        """\
+        services:
+          db:
+            image: bb:latest
+            init: true
+            command: ["sh", "-c", "echo started; sleep 60"]
+            healthcheck:
+              test: ["CMD", "sh", "-c", "echo probe-said-no; exit 1"]
+              interval: 1s
+              timeout: 1s
+              retries: 2
+        """
+    )
+    run = stack.cli("up", "--wait", "--wait-log-lines", "3")
+    assert run.code == 3, run.err
+    assert f"container {stack.name}-db-1 is unhealthy" in run.err
+    assert "last healthcheck results:" in run.err
+    assert "exit 1: probe-said-no" in run.err
+    assert "| started" in run.err
+
+
 def test_reaper_after_kill_9(stack: NativeStack) -> None:
     stack.write(
         """\

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from composer.backends.native.images.store import ImageStore
     from composer.backends.native.network.manager import NetworkManager
     from composer.backends.native.supervisor.client import SupervisorClient
+    from composer.backends.optional import HealthResult
 
 
 class NativeSession:
@@ -103,6 +104,15 @@ class NativeSession:
             attributes=attrs,
             when=when,
         )
+
+    def health_log(self, container_id: str) -> list[HealthResult]:
+        """The optional ``HealthLog`` verb: the last probe results the supervisor kept."""
+        from composer.backends.optional import HealthResult
+
+        health = self._snapshot(container_id).state.health
+        if health is None:
+            return []
+        return [HealthResult(r.start, r.exit_code, r.output) for r in health.log]
 
     def reap_with_parent(self, project: str, pid: int, *, logs_dir: str | None = None) -> None:
         """``--reap-with-parent``: the project's supervisor removes the stack when ``pid`` dies.
