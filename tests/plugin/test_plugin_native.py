@@ -1,7 +1,8 @@
 """The pytest plugin on the native backend (pytester): the fixture, isolation of two
-xdist workers on one file with a fixed host port, and the reaper after ``kill -9``
-of pytest. Each test has its own state root with ``bb:latest`` loaded from
-``docker save``; the native engine's supervisor owns the containers."""
+xdist workers on one file with a fixed host port, teardown after a failed set-up,
+logs on a failing test, and the reaper after ``kill -9`` of pytest. Each test has
+its own state root with ``bb:latest`` loaded from ``docker save``; the native
+engine's supervisor owns the containers."""
 
 from __future__ import annotations
 
@@ -139,4 +140,56 @@ def test_reaper_after_kill_9_of_pytest(pytester: pytest.Pytester, root: Path) ->
     deadline = time.monotonic() + 60
     while _containers(root) and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert _containers(root) == []
+
+
+def test_teardown_after_a_failed_setup(pytester: pytest.Pytester, root: Path) -> None:
+    compose = pytester.path / "compose.yaml"
+    compose.write_text(
+        compose.read_text().replace(
+            "volumes:\n  www:",
+            "  broken:\n"
+            "    image: bb:latest\n"
+            '    command: ["sh", "-c", "echo broken-says-why; sleep 60"]\n'
+            "    x-composer:\n"
+            "      ready:\n"
+            "        log: never-printed\n"
+            "        timeout: 1s\n"
+            "volumes:\n  www:",
+        )
+    )
+    pytester.makepyfile(
+        """
+        from composer.pytest_plugin import composer_stack
+
+        web = composer_stack(files=["compose.yaml"])
+
+        def test_never_runs(web):
+            raise AssertionError("set-up should have failed")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*broken-says-why*"])
+    assert _containers(root) == []
+
+
+def test_logs_attached_to_a_failing_test(pytester: pytest.Pytester, root: Path) -> None:
+    pytester.makepyfile(
+        """
+        from composer.pytest_plugin import composer_stack
+
+        web = composer_stack(files=["compose.yaml"])
+
+        def test_passes(web):
+            pass
+
+        def test_fails(web):
+            assert web.exec("web", "true").exit_code == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--composer-logs-dir=logs")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*composer logs: * seed*", "seeded"])
+    assert (pytester.path / "logs" / "seed.log").read_text() == "seeded\n"
     assert _containers(root) == []
