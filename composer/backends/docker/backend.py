@@ -40,6 +40,7 @@ from composer.backends.docker import volumes as _volumes
 from composer.backends.docker.client import Endpoint
 from composer.backends.docker.hooks import HOOKS_LABEL, hooks_from_label, hooks_to_label
 from composer.backends.docker.runtime import RuntimeVerbs
+from composer.backends.file_mounts import FileCopy
 from composer.backends.optional import HealthResult
 from composer.errors import BackendError, Conflict, NotFound, Unsupported
 
@@ -186,7 +187,7 @@ class DockerBackend(RuntimeVerbs):
                 mac_address=endpoint.get("MacAddress"),
             )
 
-    def _put_file(self, container_id: str, name: str, copy: _mounts.FileCopy) -> None:
+    def _put_file(self, container_id: str, name: str, copy: FileCopy) -> None:
         """Copy a config/secret file in, creating missing parent directories."""
         base = PurePosixPath(copy.target).parent
         while True:

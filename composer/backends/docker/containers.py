@@ -22,7 +22,8 @@ from composer.backends.base import (
     ResourcesSpec,
 )
 from composer.backends.docker.client import at_least
-from composer.backends.docker.mounts import FileCopy, file_copies, mounts
+from composer.backends.docker.mounts import mounts
+from composer.backends.file_mounts import FileCopy, file_copies
 from composer.errors import BackendError, Unsupported
 
 NS_PER_SECOND = 1_000_000_000

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import io
 import tarfile
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from composer.backends.base import ContainerSpec, MountSpec
 from composer.backends.docker.client import at_least
-from composer.errors import BackendError, Unsupported
-
-FILE_MOUNTS = ("config", "secret")
+from composer.backends.file_mounts import FILE_MOUNTS, FileCopy
+from composer.errors import Unsupported
 
 
 def _drop_empty(body: dict[str, Any]) -> dict[str, Any]:
@@ -109,47 +107,6 @@ def mounts(spec: ContainerSpec, api_version: str) -> tuple[list[str], list[dict[
         else:
             objects.append(_mount_object(m, api_version))
     return binds, objects
-
-
-@dataclass(frozen=True, slots=True)
-class FileCopy:
-    """A config/secret file to place in the container before it starts."""
-
-    target: str
-    data: bytes
-    uid: int
-    gid: int
-    mode: int
-
-
-def file_copies(spec: ContainerSpec) -> list[FileCopy]:
-    """Config and secret files with their owner and mode (default root, 0444)."""
-    out: list[FileCopy] = []
-    for m in spec.mounts:
-        if m.type not in FILE_MOUNTS:
-            continue
-        if m.content is not None:
-            data = m.content.encode("utf-8")
-        elif m.source is not None:
-            try:
-                data = Path(m.source).read_bytes()
-            except OSError as exc:
-                raise BackendError(
-                    f"{m.type} for {spec.name} at {m.target}: cannot read {m.source}: "
-                    f"{exc.strerror or exc}"
-                ) from exc
-        else:
-            raise BackendError(f"{m.type} for {spec.name} at {m.target} has no source")
-        try:
-            uid = int(m.uid) if m.uid not in (None, "") else 0
-            gid = int(m.gid) if m.gid not in (None, "") else 0
-        except ValueError as exc:
-            raise BackendError(
-                f"{m.type} for {spec.name} at {m.target}: uid/gid must be numeric"
-            ) from exc
-        mode = m.mode if m.mode is not None else 0o444
-        out.append(FileCopy(m.target, data, uid, gid, mode))
-    return out
 
 
 def file_archive(copy: FileCopy, base: PurePosixPath) -> bytes:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from composer.backends.file_mounts import file_copy
 from composer.backends.native.runtime.spec import MountEntry
 from composer.backends.native.state import atomic_write
 from composer.backends.native.volumes import VolumeMeta, Volumes
@@ -214,32 +215,13 @@ def _volume_mount(meta: VolumeMeta, volumes: Volumes, m: MountSpec) -> ResolvedM
 
 def write_file(container_dir: Path, index: int, spec: ContainerSpec, m: MountSpec) -> Path:
     """Write one config/secret under the container directory; return its host path."""
-    if m.content is not None:
-        data = m.content.encode("utf-8")
-    elif m.source is not None:
-        try:
-            data = Path(m.source).read_bytes()
-        except OSError as exc:
-            raise BackendError(
-                f"{m.type} for {spec.name} at {m.target}: cannot read {m.source}: "
-                f"{exc.strerror or exc}"
-            ) from exc
-    else:
-        raise BackendError(f"{m.type} for {spec.name} at {m.target} has no source")
-    try:
-        uid = int(m.uid) if m.uid not in (None, "") else 0
-        gid = int(m.gid) if m.gid not in (None, "") else 0
-    except ValueError as exc:
-        raise BackendError(
-            f"{m.type} for {spec.name} at {m.target}: uid and gid must be numeric",
-            hint='write uid: "1000" rather than a user name',
-        ) from exc
-    mode = m.mode if m.mode is not None else 0o444
+    copy = file_copy(spec, m)
+    mode = copy.mode
     name = PurePosixPath(m.target).name or m.type
     path = container_dir / FILES_DIR / f"{index}-{name}"
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    atomic_write(path, data, mode=mode & 0o7777)
-    os.chown(path, uid, gid)
+    atomic_write(path, copy.data, mode=mode & 0o7777)
+    os.chown(path, copy.uid, copy.gid)
     os.chmod(path, mode & 0o7777)  # after chown, which clears set-id bits
     return path
 
