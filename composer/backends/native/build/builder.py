@@ -278,7 +278,7 @@ class Builder:
             state.key = _sha(state.key, inst.original, json.dumps(env, sort_keys=True))
             before = len(state.layers)
             if inst.keyword == "WORKDIR":
-                self._fs_step(df, inst, state, label, lambda d, root: self._workdir(state, root))
+                self._fs_step(state, lambda _dirs, root: self._workdir(state, root))
             state.config["history"].append(_history(history, empty=len(state.layers) == before))
             return
         number = self._next()
@@ -307,33 +307,28 @@ class Builder:
         return dirs
 
     def _fs_step(
-        self,
-        df: D.Dockerfile,
-        inst: D.Instruction,
-        state: _Stage,
-        label: str,
-        body: Callable[[StepDirs, Path], None],
-        *,
-        number: int | None = None,
-    ) -> bool:
-        """Run ``body`` on the step's mounted overlay unless cached; commit its layer.
-
-        Returns whether the step was a cache hit.
-        """
-        cached = self._cached(state.key)
-        if cached is not None:
-            if number is not None:
-                self.log(f"#{number} CACHED")
-            if not cached.get("empty"):
-                state.layers.append((cached["blob"], cached["diff_id"]))
-            return True
+        self, state: _Stage, body: Callable[[StepDirs, Path], None], *, number: int | None = None
+    ) -> None:
+        """Run ``body`` on the step's overlay (mounted on the host) unless cached; commit."""
+        if self._reuse(state, number):
+            return
         with step_dirs(self.store.root.tmp) as dirs:
             with mounted(
                 dirs.lowers(self._lower_dirs(state)), dirs.merged, dirs.upper, dirs.work
             ) as merged:
                 body(dirs, merged)
             self._commit_step(state, dirs)
-        return False
+
+    def _reuse(self, state: _Stage, number: int | None) -> bool:
+        """Take the step's layer from the cache when its key is there (``#N CACHED``)."""
+        cached = self._cached(state.key)
+        if cached is None:
+            return False
+        if number is not None:
+            self.log(f"#{number} CACHED")
+        if not cached.get("empty"):
+            state.layers.append((cached["blob"], cached["diff_id"]))
+        return True
 
     def _commit_step(self, state: _Stage, dirs: StepDirs) -> None:
         layer = commit_upper(dirs.upper, dirs.base / "layer.tar")
@@ -398,11 +393,7 @@ class Builder:
             for line in text.splitlines():
                 self.log(f"#{number} {time.monotonic() - started:.3f} {line}")
 
-        cached = self._cached(state.key)
-        if cached is not None:
-            self.log(f"#{number} CACHED")
-            if not cached.get("empty"):
-                state.layers.append((cached["blob"], cached["diff_id"]))
+        if self._reuse(state, number):
             return
         with step_dirs(self.store.root.tmp) as dirs:
             rootfs = RootfsSpec(
@@ -446,7 +437,7 @@ class Builder:
         plan = plan_copy(self, df, inst, state.config, done, context, env)
         state.key = _sha(state.key, inst.original, plan.checksum, plan.owner_text)
         before = len(state.layers)
-        self._fs_step(df, inst, state, "", plan.apply, number=number)
+        self._fs_step(state, plan.apply, number=number)
         text = f"{inst.keyword} {inst.args.splitlines()[0] if inst.args else ''}"
         state.config["history"].append(_history(text, empty=len(state.layers) == before))
 
