@@ -25,6 +25,25 @@ import pytest
 TEST_IMAGE = "bb:latest"
 PROJECT_LABEL = "com.docker.compose.project"
 
+EXIT_CODE_STACK = """\
+services:
+  app:
+    image: bb:latest
+    init: true
+    command: ["sleep", "60"]
+    stop_grace_period: 5s
+  tests:
+    image: bb:latest
+    command: ["sh", "-c", "sleep 2; echo tests-ran; exit 7"]
+  flaky:
+    image: bb:latest
+    command: ["sh", "-c", "sleep 1; exit 3"]
+  done:
+    image: bb:latest
+    command: ["true"]
+"""
+"""The stack of the exit-code matrix (``--exit-code-from``, the abort flags), on both backends."""
+
 
 def engine_missing(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":

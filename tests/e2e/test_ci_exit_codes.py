@@ -15,31 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.support import CiStack, ci_stack
-
-STACK = """\
-services:
-  app:
-    image: bb:latest
-    init: true
-    command: ["sleep", "60"]
-    stop_grace_period: 5s
-  tests:
-    image: bb:latest
-    command: ["sh", "-c", "sleep 2; echo tests-ran; exit 7"]
-  flaky:
-    image: bb:latest
-    command: ["sh", "-c", "sleep 1; exit 3"]
-  done:
-    image: bb:latest
-    command: ["true"]
-"""
+from tests.ci.support import EXIT_CODE_STACK, CiStack, ci_stack
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[CiStack]:
     with ci_stack(tmp_path, "ex") as s:
-        s.write(STACK)
+        s.write(EXIT_CODE_STACK)
         yield s
 
 

@@ -17,25 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.support import Run, engine_missing, environ
-
-MATRIX = """\
-services:
-  app:
-    image: bb:latest
-    init: true
-    command: ["sleep", "60"]
-    stop_grace_period: 5s
-  tests:
-    image: bb:latest
-    command: ["sh", "-c", "sleep 2; echo tests-ran; exit 7"]
-  flaky:
-    image: bb:latest
-    command: ["sh", "-c", "sleep 1; exit 3"]
-  done:
-    image: bb:latest
-    command: ["true"]
-"""
+from tests.ci.support import EXIT_CODE_STACK, Run, engine_missing, environ
 
 
 @dataclass
@@ -104,7 +86,7 @@ def stack(tmp_path: Path, archive: Path) -> Iterator[NativeStack]:
     ],
 )
 def test_exit_code_matrix(stack: NativeStack, args: list[str], expected: int) -> None:
-    stack.write(MATRIX)
+    stack.write(EXIT_CODE_STACK)
     run = stack.cli("up", *args)
     assert run.code == expected, run.out + run.err
     assert "Aborting on container exit..." in run.err
