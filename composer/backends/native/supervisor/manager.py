@@ -628,7 +628,8 @@ class ProjectManager:
         check = _check(m.record)
         if check is None:
             return
-        delay = H.probe_interval(check, m.state.started_at, self.clock.now())
+        status = m.state.health.status if m.state.health is not None else "starting"
+        delay = H.next_probe_delay(check, m.state.started_at, self.clock.now(), status)
 
         def fire() -> None:
             threading.Thread(target=probe, name=f"health-{m.id[:12]}", daemon=True).start()

@@ -275,6 +275,43 @@ def test_attach_with_a_tty(plain: Project) -> None:
     assert [x.text for x in read_logs(R.log_path(plain.root, cid))][-1] == "got hi\r"
 
 
+def test_a_service_ready_early_is_healthy_long_before_its_first_interval(
+    plain: Project, tmp_path: Any
+) -> None:
+    """The early window (docs/native-backend.md): probes on a short backoff before the
+    first regular one, so dependents need not wait out a 30 s interval."""
+    flag = tmp_path / "ready"
+    check = R.HealthcheckRecord(("CMD-SHELL", f"test -f {flag}"), interval=30, retries=1)
+    cid = plain.add(("sh", "-c", f"sleep 0.3; touch {flag}; sleep 100"), healthcheck=check)
+    plain.client.start(cid)
+    plain.poll(  # poll gives up after 15 s, half the interval
+        lambda: (plain.state(cid).health or R.HealthState()).status == "healthy",
+        what="healthy from an early probe",
+    )
+    plain.client.kill(cid)
+
+
+def test_failures_in_the_early_window_do_not_count(plain: Project, tmp_path: Any) -> None:
+    flag = tmp_path / "ready"
+    check = R.HealthcheckRecord(("CMD-SHELL", f"test -f {flag}"), interval=30, retries=1)
+    cid = plain.add(("sleep", "100"), healthcheck=check)
+    plain.client.start(cid)
+    plain.poll(
+        lambda: len((plain.state(cid).health or R.HealthState()).log) >= 3,
+        what="three early probes",
+    )
+    health = plain.state(cid).health
+    assert health is not None
+    assert all(p.exit_code == 1 for p in health.log)
+    assert (health.status, health.failing_streak) == ("starting", 0)
+    flag.touch()
+    plain.poll(
+        lambda: (plain.state(cid).health or R.HealthState()).status == "healthy",
+        what="healthy once the check passes",
+    )
+    plain.client.kill(cid)
+
+
 def test_a_disabled_healthcheck_never_probes(plain: Project) -> None:
     cid = plain.add(("sleep", "100"), healthcheck=R.HealthcheckRecord(("NONE",), interval=0.05))
     plain.client.start(cid)
