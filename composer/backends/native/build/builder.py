@@ -120,6 +120,12 @@ class Builder:
 
     def build(self, spec: BuildSpec) -> str:
         """Build ``spec``; tag the result with ``spec.tag`` and ``spec.tags``; return its id."""
+        # The lease keeps a concurrent prune away from the layers committed so
+        # far, which no image config references until the build ends.
+        with self.store.lease():
+            return self._build(spec)
+
+    def _build(self, spec: BuildSpec) -> str:
         started = time.monotonic()
         self._no_cache = spec.no_cache
         self.extra_contexts = spec.additional_contexts
@@ -336,8 +342,12 @@ class Builder:
             self._remember(state.key, {"empty": True})
             return
         parent = chain_ids([d for _b, d in state.layers])
-        info = self.store.add_layer(
-            layer.path, parent=parent[-1] if parent else None, diff_id=layer.diff_id
+        info = self.store.commit_layer(
+            layer.path,
+            dirs.upper,
+            diff_id=layer.diff_id,
+            parent=parent[-1] if parent else None,
+            size=layer.content_size,
         )
         state.layers.append((info.blob, info.diff_id))
         self._remember(state.key, {"blob": info.blob, "diff_id": info.diff_id})

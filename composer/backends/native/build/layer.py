@@ -9,10 +9,17 @@ The OCI layer format says the same with ``.wh.<name>`` and
 written in sorted order with their owners, modes, mtimes and xattrs, and
 hard links inside the layer stay hard links, so the same upper directory
 always gives the same bytes (and the same diff ID).
+
+The walk also tidies the upper directory so that it can itself become the
+layer's unpacked form (``ImageStore.commit_layer`` renames it into the
+store): overlayfs's own bookkeeping xattrs (``trusted.overlay.origin``,
+``impure`` …, everything but ``opaque``) are removed and sockets, which no
+layer holds, are deleted — what is left is exactly what the tar says.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -33,7 +40,10 @@ class CommittedLayer:
     path: Path
     diff_id: str
     size: int
+    """Bytes of the tarball."""
     empty: bool
+    content_size: int = 0
+    """Bytes of the regular files in it (each hard-linked file once)."""
 
 
 class _HashingWriter:
@@ -55,20 +65,26 @@ class _HashingWriter:
 
 def commit_upper(upper: Path, dest: Path) -> CommittedLayer:
     """Write the OCI layer tarball for the overlay upper directory ``upper`` to ``dest``."""
-    count = 0
+    count = content = 0
+    _drop_overlay_xattrs(upper)
     with open(dest, "wb") as raw:
         writer = _HashingWriter(raw)
         with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             links: dict[tuple[int, int], str] = {}
             for rel, path, st in _walk(upper):
+                if stat.S_ISSOCK(st.st_mode):
+                    os.unlink(path)
+                    continue
                 count += 1
                 for info in _entries(rel, path, st, links):
                     if info.isreg() and info.size:
+                        content += info.size
                         with open(path, "rb") as f:
                             tar.addfile(info, f)
                     else:
                         tar.addfile(info)
-    return CommittedLayer(dest, "sha256:" + writer.hash.hexdigest(), writer.size, count == 0)
+    digest = "sha256:" + writer.hash.hexdigest()
+    return CommittedLayer(dest, digest, writer.size, count == 0, content)
 
 
 def _walk(root: Path) -> list[tuple[str, Path, os.stat_result]]:
@@ -93,12 +109,26 @@ def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def _drop_overlay_xattrs(path: Path, names: list[str] | None = None) -> None:
+    """Remove overlayfs's bookkeeping xattrs from ``path``; ``opaque`` is content and stays."""
+    if names is None:
+        try:
+            names = os.listxattr(path, follow_symlinks=False)
+        except OSError:
+            return
+    for name in names:
+        if name.startswith("trusted.overlay.") and name != OPAQUE_XATTR:
+            with contextlib.suppress(OSError):
+                os.removexattr(path, name, follow_symlinks=False)
+
+
 def _xattrs(path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
         return found
+    _drop_overlay_xattrs(path, names)
     for name in names:
         if name.startswith("trusted.overlay."):
             continue

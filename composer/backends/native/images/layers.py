@@ -4,7 +4,9 @@ A layer is unpacked into a scratch directory beside the store and renamed
 to ``layers/<chain-hex>`` only when complete, with its ``meta.json``
 ({chain_id, diff_id, parent, size, tar_size, blob, media_type}); two
 processes racing on the same chain both finish, and the loser drops its
-copy. Unpacked layers are never modified afterwards.
+copy. Unpacked layers are never modified afterwards. A layer the builder
+made itself is already a directory in overlay form (a step's upper dir):
+``place_layer`` moves it into place the same way, without a tar round trip.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +98,55 @@ def read_layer(path: Path) -> LayerInfo | None:
     )
 
 
+def place_layer(
+    diff_dir: Path,
+    blob: str,
+    *,
+    scratch: Path,
+    layers_dir: Path,
+    parent: str | None,
+    diff_id: str,
+    size: int,
+    tar_size: int,
+) -> str:
+    """Rename the overlay-form directory ``diff_dir`` to ``layers_dir/<chain-hex>/diff``.
+
+    ``diff_dir`` must be on the same filesystem as ``scratch`` (``OSError``
+    with ``EXDEV`` otherwise, before anything moved). Returns the chain ID.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="layer-", dir=scratch))
+    try:
+        os.chmod(tmp, 0o711)
+        os.rename(diff_dir, tmp / "diff")
+        os.chmod(tmp / "diff", 0o755)
+        chain = chain_id(parent, diff_id)
+        meta = {
+            "chain_id": chain,
+            "diff_id": diff_id,
+            "parent": parent,
+            "size": size,
+            "tar_size": tar_size,
+            "blob": blob,
+            "media_type": None,
+        }
+        _publish(tmp, meta, layers_dir / digest_hex(chain))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return chain
+
+
+def _publish(tmp: Path, meta: Mapping[str, object], target: Path) -> None:
+    """Write ``meta.json`` into the finished ``tmp`` and rename it to ``target``."""
+    write_json(tmp / "meta.json", meta)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if not (target / "meta.json").is_file():
+            raise
+        shutil.rmtree(tmp)  # another process stored the same chain first
+
+
 def unpack_layer(
     blob_path: Path,
     blob: str,
@@ -131,14 +182,7 @@ def unpack_layer(
             "blob": blob,
             "media_type": media_type,
         }
-        write_json(tmp / "meta.json", meta)
-        target = layers_dir / digest_hex(chain)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / "meta.json").is_file():
-                raise
-            shutil.rmtree(tmp)  # another process unpacked the same chain first
+        _publish(tmp, meta, layers_dir / digest_hex(chain))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -41,6 +41,7 @@ from composer.backends.native.images.layers import (
     chain_id,
     chain_ids,
     digest_hex,
+    place_layer,
     read_layer,
     unpack_layer,
 )
@@ -63,8 +64,6 @@ __all__ = [
 ]
 _COPY_CHUNK = 1 << 20
 SCRATCH_BLOB = "blob-"
-
-_COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -284,6 +283,60 @@ class ImageStore:
                     if found is not None:
                         return found
                 return self._unpack(blob, media_type, parent, diff_id, max_bytes)
+
+    def commit_layer(
+        self,
+        tar: Path,
+        diff_dir: Path,
+        *,
+        diff_id: str,
+        parent: str | None,
+        size: int,
+    ) -> LayerInfo:
+        """Store a layer the caller already holds both as a tar and as a directory.
+
+        The builder's commit: ``diff_dir`` is a step's overlay upper
+        directory (overlay form: whiteouts as 0/0 devices, opaque dirs by
+        xattr) and ``tar`` the uncompressed OCI layer written from it, whose
+        sha256 is ``diff_id``. The tar is verified and moved in as the blob;
+        the directory is renamed into ``layers/<chain>/diff`` instead of
+        unpacking the tar again. Both are consumed (``diff_dir`` is left
+        alone when the chain exists already). A ``diff_dir`` on another
+        filesystem falls back to unpacking the tar.
+        """
+        self.ensure()
+        with self.lease():
+            blob = self.ingest_file(tar, diff_id, move=True)
+            chain = chain_id(parent, diff_id)
+            found = self.layer(chain)
+            if found is not None:
+                return found
+            with self.root.locked(f"layer-{digest_hex(chain)}"):
+                found = self.layer(chain)
+                if found is not None:
+                    return found
+                if parent is not None and self.layer(parent) is None:
+                    raise NotFound(f"parent layer {parent} is not in the image store")
+                tar_size = self.blob_path(blob).stat().st_size
+                try:
+                    place_layer(
+                        diff_dir,
+                        blob,
+                        scratch=self.root.tmp,
+                        layers_dir=self.base / "layers",
+                        parent=parent,
+                        diff_id=diff_id,
+                        size=size,
+                        tar_size=tar_size,
+                    )
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    return self._unpack(blob, None, parent, diff_id, None)
+                atomic_write(self.base / "diffids" / digest_hex(blob), diff_id.encode())
+                info = self.layer(chain)
+                assert info is not None
+                return info
 
     def _unpack(
         self,
