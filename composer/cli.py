@@ -18,7 +18,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from composer.cli_commands import Session
@@ -65,8 +65,18 @@ def _debug_requested(args: Sequence[str], environ: Mapping[str, str]) -> bool:
     return "--debug" in before_verb or env_flag(environ, "COMPOSER_DEBUG")
 
 
-def run(args: Sequence[str], invocation: Invocation, stdout: TextIO, stderr: TextIO) -> int:
-    """Run one command line and return its exit code; errors are rendered, not raised."""
+def run(
+    args: Sequence[str],
+    invocation: Invocation,
+    stdout: TextIO,
+    stderr: TextIO,
+    commands: Mapping[str | None, Any] | None = None,
+) -> int:
+    """Run one command line and return its exit code; errors are rendered, not raised.
+
+    ``commands`` holds click commands already built per verb (a warm
+    command server's); any other verb's is built here.
+    """
     import contextlib
 
     import typer
@@ -78,7 +88,10 @@ def run(args: Sequence[str], invocation: Invocation, stdout: TextIO, stderr: Tex
     if not args:  # like ``docker compose``: help on stdout, success
         args = ["--help"]
     session = Session(invocation=invocation, stdout=stdout, stderr=stderr)
-    command = get_command(build_app(find_verb(args)))
+    verb = find_verb(args)
+    command = commands.get(verb) if commands is not None else None
+    if command is None:
+        command = get_command(build_app(verb))
     try:
         # The parser prints help and usage errors to sys.stdout/sys.stderr itself.
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
@@ -131,6 +144,22 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
         sys.stdout.write(TOP_LEVEL_HELP)
         sys.exit(0)
+    verb = find_verb(args)
+    from composer.cmdserver import client
+
+    code = client.call(args, verb, os.environ)
+    if code is None:
+        code = run_process(args)
+        client.start(verb, os.environ)
+    _exit_now(code)
+
+
+def run_process(args: Sequence[str], commands: Mapping[str | None, Any] | None = None) -> int:
+    """Run ``args`` with this process's environment, directory and streams.
+
+    Used by ``main`` and by a command server's child once it has become the
+    caller (``composer.cmdserver.request``).
+    """
     from pathlib import Path
 
     from composer.options import Invocation
@@ -139,14 +168,14 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         working_dir=Path.cwd(), environ=dict(os.environ), read_stdin=sys.stdin.read
     )
     try:
-        code = run(args, invocation, sys.stdout, sys.stderr)
+        code = run(args, invocation, sys.stdout, sys.stderr, commands)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (``composer config | head``); stay quiet about it.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 1
-    _exit_now(code)
+    return code
 
 
 def _exit_now(code: int) -> NoReturn:

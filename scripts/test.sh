@@ -12,10 +12,11 @@ section() { printf '\n=== %s\n' "$*"; }
 # Engines and tools the end-to-end tests drive are installed here (apt).
 section "system packages and engines (docker.io, busybox-static, tini; dockerd; bb:latest)"
 # A private state directory: the exit trap undoes only what this run started,
-# never a daemon another checkout or an earlier run brought up.
+# never a daemon another checkout or an earlier run brought up. It also stops
+# the warm command servers the tests' composer processes started.
 COMPOSER_ENGINES_STATE="$(mktemp -d "${TMPDIR:-/tmp}/composer-engines.XXXXXX")"
 export COMPOSER_ENGINES_STATE
-trap 'bash scripts/engines.sh stop; rm -rf "$COMPOSER_ENGINES_STATE"' EXIT
+trap '.venv/bin/python -m composer.cmdserver stop 2>/dev/null || true; bash scripts/engines.sh stop; rm -rf "$COMPOSER_ENGINES_STATE"' EXIT
 bash scripts/engines.sh start
 
 # --- python environment -------------------------------------------------------
