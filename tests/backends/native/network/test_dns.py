@@ -131,6 +131,26 @@ def test_stop_frees_the_port(records: Path) -> None:
         assert ask(port, "outside.test").header.rcode == 2  # no upstream: SERVFAIL
 
 
+def test_one_thread_serves_udp_and_tcp_and_stop_ends_it(records: Path) -> None:
+    import threading
+
+    from dnslib import DNSRecord
+
+    port = free_udp_tcp_port()
+    before = set(threading.enumerate())
+    responder = DnsResponder(records, ["127.0.0.1"], port=port, upstreams=[]).start()
+    try:
+        assert rdata(ask(port, "db")) == ["10.88.0.4"]
+        assert rdata(ask(port, "db", tcp=True)) == ["10.88.0.4"]
+        serving = [t for t in set(threading.enumerate()) - before if t.name == "dns"]
+        assert len(serving) == 1
+    finally:
+        responder.stop()
+    assert not serving[0].is_alive()
+    with pytest.raises(OSError):  # the sockets are closed: TCP is refused
+        DNSRecord.question("db", "A").send("127.0.0.1", port, tcp=True, timeout=1)
+
+
 def test_host_resolvers_read_resolv_conf(tmp_path: Path) -> None:
     conf = tmp_path / "resolv.conf"
     conf.write_text("# x\nnameserver 192.0.2.1\nsearch example\nnameserver fe80::1%eth0\n")
