@@ -116,8 +116,10 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
             raise Unsupported(f"network {spec.name} is external: composer does not create it")
         if self.networks.get(spec.name) is not None:
             raise Conflict(f"create network {spec.name}: network already exists")
-        self.networks.create(spec)
         project = spec.labels.get(LABEL_PROJECT, "")
+        if project:  # containers follow: the supervisor's start-up overlaps with the bridge's
+            self._client(project).prestart()
+        self.networks.create(spec)
         _events.record(self.root, project, "network", "create", spec.name, spec.name,
                        attributes=dict(spec.labels))  # fmt: skip
 

@@ -77,6 +77,19 @@ def test_warm_up_imports_only_what_the_project_needs(plain: Project) -> None:
     assert warmup._needs(plain.root, plain.name + "x") == (False, False)
 
 
+def test_warm_up_sees_a_network_of_the_project_before_any_container(plain: Project) -> None:
+    """The backend prestarts the supervisor as it creates the project's first network."""
+    from composer.backends.labels import LABEL_PROJECT
+    from composer.backends.native.state import write_json
+
+    assert warmup._needs(plain.root, plain.name) == (False, False)
+    write_json(plain.root.network("other") / "network.json", {"labels": {LABEL_PROJECT: "x"}})
+    assert warmup._needs(plain.root, plain.name) == (False, False)
+    net = plain.root.network(f"{plain.name}_default") / "network.json"
+    write_json(net, {"labels": {LABEL_PROJECT: plain.name}})
+    assert warmup._needs(plain.root, plain.name) == (True, False)
+
+
 def test_warm_up_never_raises(plain: Project, monkeypatch: Any) -> None:
     monkeypatch.setattr(warmup, "MODULES", ("composer.no_such_module",))
     monkeypatch.setattr(warmup, "NETWORK_MODULES", ())
