@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from composer.backends.native.build import dockerfile as D
 from composer.backends.native.build import imageconfig as IC
@@ -34,10 +34,12 @@ from composer.backends.native.build.layer import commit_upper
 from composer.backends.native.build.overlay import StepDirs, mounted, step_dirs
 from composer.backends.native.build.words import expand
 from composer.backends.native.images.store import ImageStore, StoredImage, chain_ids
-from composer.backends.native.runtime.spec import RootfsSpec
 from composer.backends.native.state import read_json, write_json
 from composer.backends.specs import BuildSpec
 from composer.errors import BackendError, ComposerError, NotFound
+
+if TYPE_CHECKING:
+    from composer.backends.native.runtime.spec import RootfsSpec
 
 Log = Callable[[str], None]
 
@@ -111,6 +113,7 @@ class Builder:
         self._step = 0
         self._no_cache = False
         self.extra_contexts: Mapping[str, str] = {}
+        self._contexts: dict[str, BuildContext] = {}
 
     @property
     def cache_dir(self) -> Path:
@@ -129,7 +132,22 @@ class Builder:
         started = time.monotonic()
         self._no_cache = spec.no_cache
         self.extra_contexts = spec.additional_contexts
-        context = BuildContext.open(spec.context, spec.dockerfile)
+        self._contexts = {}
+        context = self.open_context(spec.context, spec.dockerfile)
+        try:
+            return self._build_in(spec, context, started)
+        finally:
+            for opened in self._contexts.values():
+                opened.sums.save()
+
+    def open_context(self, root: str, dockerfile: str | None = None) -> BuildContext:
+        """The build context at ``root`` (once per build), its file digests remembered."""
+        key = f"{root}\0{dockerfile}"
+        if key not in self._contexts:
+            self._contexts[key] = BuildContext.open(root, dockerfile, sums_dir=self.cache_dir)
+        return self._contexts[key]
+
+    def _build_in(self, spec: BuildSpec, context: BuildContext, started: float) -> str:
         df = self._dockerfile(spec, context)
         target = df.stage(spec.target)
         needed = self._needed(df, target)
@@ -405,6 +423,8 @@ class Builder:
 
         if self._reuse(state, number):
             return
+        from composer.backends.native.runtime.spec import RootfsSpec
+
         with step_dirs(self.store.root.tmp) as dirs:
             rootfs = RootfsSpec(
                 mountpoint=str(dirs.merged),

@@ -7,7 +7,8 @@ rather than copied, and ``.dockerignore`` (or ``<Dockerfile>.dockerignore``)
 hides files exactly as Docker hides them. The checksum of a set of sources
 is over paths, types, modes, link targets and contents — never mtimes — so
 touching a file without changing it keeps the build cache warm, and
-changing one byte misses it.
+changing one byte misses it. File digests come from ``sums.FileSums`` when
+the builder gives one, so that unchanged files are not read on every build.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from composer.backends.native.build.sums import FileSums, file_digest
 from composer.errors import ConfigError
 from composer.ignorefile import IgnoreFile
 
+__all__ = ["BuildContext", "ContextError", "Entry", "Source", "file_digest"]
+
 _GLOB = frozenset("*?[")
-_CHUNK = 1 << 20
 
 
 class ContextError(ConfigError):
@@ -54,18 +57,26 @@ class Entry:
 class BuildContext:
     """A directory on the host, filtered by its ignore file."""
 
-    def __init__(self, root: Path, ignore: IgnoreFile | None = None) -> None:
+    def __init__(
+        self, root: Path, ignore: IgnoreFile | None = None, sums: FileSums | None = None
+    ) -> None:
         self.root = root.resolve()
         self.ignore = ignore if ignore is not None else IgnoreFile()
+        self.sums = sums if sums is not None else FileSums(None)
 
     @classmethod
-    def open(cls, root: Path | str, dockerfile: str | None = None) -> BuildContext:
+    def open(
+        cls, root: Path | str, dockerfile: str | None = None, *, sums_dir: Path | None = None
+    ) -> BuildContext:
+        """The context at ``root``; with ``sums_dir``, file digests are remembered there."""
         path = Path(root)
         if not path.is_dir():
             raise ContextError(
                 f"build context {path} is not a directory", hint="check build.context"
             )
-        return cls(path, IgnoreFile.load(path, dockerfile))
+        resolved = path.resolve()
+        sums = FileSums.for_context(sums_dir, resolved) if sums_dir is not None else None
+        return cls(resolved, IgnoreFile.load(path, dockerfile), sums)
 
     # --- matching ---------------------------------------------------------------
 
@@ -129,18 +140,22 @@ class BuildContext:
 
     # --- checksums ----------------------------------------------------------------
 
-    def checksum(self, sources: list[Source]) -> str:
-        """A digest of what copying ``sources`` would produce (no mtimes)."""
+    def checksum(self, sources: list[Source], walked: list[list[Entry]] | None = None) -> str:
+        """A digest of what copying ``sources`` would produce (no mtimes).
+
+        ``walked`` is ``walk(source)`` of each source when the caller has it already.
+        """
         h = hashlib.sha256()
-        for source in sources:
+        for n, source in enumerate(sources):
             h.update(f"source {source.rel}\0".encode())
-            for entry in self.walk(source):
+            entries = walked[n] if walked is not None else self.walk(source)
+            for entry in entries:
                 mode = entry.st.st_mode
                 h.update(f"{entry.rel}\0{stat.S_IFMT(mode)}\0{stat.S_IMODE(mode):o}\0".encode())
                 if stat.S_ISLNK(mode):
                     h.update(os.readlink(entry.path).encode() + b"\0")
                 elif stat.S_ISREG(mode):
-                    h.update(file_digest(entry.path).encode() + b"\0")
+                    h.update(self.sums.digest(entry.path, entry.st).encode() + b"\0")
         return "sha256:" + h.hexdigest()
 
     # --- safety ---------------------------------------------------------------
@@ -214,12 +229,3 @@ class BuildContext:
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's content, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()

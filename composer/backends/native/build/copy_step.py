@@ -18,16 +18,23 @@ import hashlib
 import lzma
 import os
 import posixpath
+import stat
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from composer.backends.native.build import dockerfile as D
 from composer.backends.native.build import imageconfig as IC
-from composer.backends.native.build.context import BuildContext, ContextError, file_digest
+from composer.backends.native.build.context import (
+    BuildContext,
+    ContextError,
+    Entry,
+    Source,
+    file_digest,
+)
 from composer.backends.native.build.copying import (
     CopyEntry,
     Ownership,
@@ -124,11 +131,16 @@ def _context_sources(
     ctx: BuildContext, pattern: str, *, links: bool = False
 ) -> Iterator[tuple[str, list[CopyEntry], bool]]:
     for source in ctx.sources(pattern):
-        entries = []
-        for e in ctx.walk(source, check_links=not links):
-            link = os.readlink(e.path) if os.path.islink(e.path) else None
-            entries.append(CopyEntry(e.rel, e.path, e.st.st_mode, e.st.st_mtime, link=link))
-        yield posixpath.basename(source.rel) if source.rel != "." else "", entries, source.is_dir
+        yield _as_copy(source, ctx.walk(source, check_links=not links))
+
+
+def _as_copy(source: Source, walked: Iterable[Entry]) -> tuple[str, list[CopyEntry], bool]:
+    """``(base name, entries, is_dir)`` of one source, from its walk."""
+    entries = []
+    for e in walked:
+        link = os.readlink(e.path) if stat.S_ISLNK(e.st.st_mode) else None
+        entries.append(CopyEntry(e.rel, e.path, e.st.st_mode, e.st.st_mtime, link=link))
+    return posixpath.basename(source.rel) if source.rel != "." else "", entries, source.is_dir
 
 
 def plan_copy(
@@ -174,7 +186,7 @@ def plan_copy(
                 hint="use a local directory or docker-image://<ref>",
             )
         else:
-            context = BuildContext.open(extra)
+            context = builder.open_context(extra)
             source_from = None
     if source_from is not None:
         if inst.keyword != "COPY":
@@ -194,11 +206,13 @@ def plan_copy(
                 h.update(f"url {pattern} {file_digest(path)}\0".encode())
                 continue
             try:
-                matched = list(_context_sources(context, pattern))
-                h.update(context.checksum(context.sources(pattern)).encode())
+                found = context.sources(pattern)
+                walked = [list(context.walk(source)) for source in found]
+                h.update(context.checksum(found, walked).encode())
             except ContextError as exc:
                 raise df.error(inst, exc.message, exc.hint) from None
-            for name, entries, is_dir in matched:
+            for source, entries_walked in zip(found, walked, strict=True):
+                name, entries, is_dir = _as_copy(source, entries_walked)
                 archive = entries[0].source if inst.keyword == "ADD" and not is_dir else None
                 if archive is not None and _is_archive(archive):
                     plan.sources.append(_Source(name, [], False, extract=archive))

@@ -19,22 +19,15 @@ import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from composer.backends.native.runtime.caps import DOCKER_DEFAULT_CAPS
-from composer.backends.native.runtime.cgroups import Cgroup
-from composer.backends.native.runtime.launch import launch
-from composer.backends.native.runtime.spec import (
-    DEFAULT_NAMESPACES,
-    DEFAULT_SHM_SIZE,
-    CgroupSpec,
-    LaunchSpec,
-    MountEntry,
-    NamespaceSpec,
-    RootfsSpec,
-    Stdio,
-)
-from composer.backends.native.runtime.syscalls import set_child_subreaper
 from composer.errors import Unsupported
+
+if TYPE_CHECKING:
+    from composer.backends.native.runtime.spec import LaunchSpec, MountEntry, RootfsSpec
+
+# The runtime is imported by the first RUN that runs: a build whose steps
+# all come from the cache never loads it.
 
 HOSTNAME = "buildkitsandbox"
 
@@ -63,6 +56,17 @@ class RuntimeStepRunner:
                 f"build network {network!r} is not supported by the native builder",
                 hint="use network: none, default or host",
             )
+        from composer.backends.native.runtime.caps import DOCKER_DEFAULT_CAPS
+        from composer.backends.native.runtime.cgroups import Cgroup
+        from composer.backends.native.runtime.spec import (
+            DEFAULT_NAMESPACES,
+            DEFAULT_SHM_SIZE,
+            CgroupSpec,
+            LaunchSpec,
+            NamespaceSpec,
+        )
+        from composer.backends.native.runtime.syscalls import set_child_subreaper
+
         set_child_subreaper()
         self.tmp_root.mkdir(parents=True, exist_ok=True)
         files = Path(tempfile.mkdtemp(prefix="run-", dir=self.tmp_root))
@@ -93,6 +97,8 @@ class RuntimeStepRunner:
             shutil.rmtree(files, ignore_errors=True)
 
     def _files(self, files: Path, extra_hosts: Sequence[tuple[str, str]]) -> tuple[MountEntry, ...]:
+        from composer.backends.native.runtime.spec import MountEntry
+
         hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         hosts += [f"{ip}\t{name}" for name, ip in extra_hosts]
         hosts.append(f"127.0.1.1\t{HOSTNAME}")
@@ -107,6 +113,9 @@ class RuntimeStepRunner:
         )
 
     def _wait(self, spec: LaunchSpec, output: Callable[[bytes], None]) -> int:
+        from composer.backends.native.runtime.launch import launch
+        from composer.backends.native.runtime.spec import Stdio
+
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:

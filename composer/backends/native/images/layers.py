@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer.backends.native.images import reference
-from composer.backends.native.images.extract import UnsafeLayer, extract_layer
 from composer.backends.native.state import read_json, write_json
 
 SHA256 = "sha256:"
@@ -160,6 +159,10 @@ def unpack_layer(
     lowers: Sequence[Path],
 ) -> str:
     """Unpack ``blob_path`` into ``layers_dir/<chain-hex>``; returns the chain ID."""
+    # The extractor is loaded only when a layer is unpacked (not for a build
+    # whose layers are all in the store already).
+    from composer.backends.native.images.extract import UnsafeLayer, extract_layer
+
     tmp = Path(tempfile.mkdtemp(prefix="layer-", dir=scratch))
     try:
         diff = tmp / "diff"

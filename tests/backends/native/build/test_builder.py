@@ -312,3 +312,41 @@ def test_additional_contexts_inline_dockerfile_and_its_ignore_file(
         )
     )
     assert run_image(store, inline).output == "from another context\n"
+
+
+def test_cache_keys_follow_content_not_stat(
+    store: ImageStore, ctx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remembered digests save reads of unchanged files but never decide a hit by mtime."""
+    from composer.backends.native.build import sums
+
+    monkeypatch.setattr(sums, "RACY_NS", 0)  # trust a digest as soon as it was read
+    reads: list[str] = []
+    real = sums.file_digest
+
+    def counting(path: Path | str) -> str:
+        reads.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(sums, "file_digest", counting)
+    dockerfile = """\
+        FROM bb:latest
+        COPY src /src
+        RUN cat /src/main.sh > /copied
+        """
+    first = build(store, ctx, dockerfile)
+    assert sorted(reads) == ["lib.sh", "main.sh"]
+    reads.clear()
+    again: list[str] = []
+    assert build(store, ctx, dockerfile, again) == first
+    assert reads == [] and sum("CACHED" in line for line in again) == 2
+    main = ctx / "src" / "main.sh"
+    old = os.stat(main)
+    main.write_text("echo MAIN\n")  # same size
+    os.utime(main, ns=(old.st_atime_ns, old.st_mtime_ns))  # same mtime
+    assert (os.stat(main).st_size, os.stat(main).st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    changed: list[str] = []
+    second = build(store, ctx, dockerfile, changed)
+    assert reads == ["main.sh"]  # only the file whose ctime moved
+    assert second != first and not any("CACHED" in line for line in changed)
+    assert run_image(store, second, "cat", "/copied").output == "echo MAIN\n"
