@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from composer.backends.native.build import dockerfile as D
 from composer.backends.native.build import imageconfig as IC
+from composer.backends.native.build.cachefile import write_cache_json
 from composer.backends.native.build.context import BuildContext, ContextError
 from composer.backends.native.build.copying import make_dirs
 from composer.backends.native.build.layer import commit_upper
 from composer.backends.native.build.overlay import StepDirs, mounted, step_dirs
 from composer.backends.native.build.words import expand
 from composer.backends.native.images.store import ImageStore, StoredImage, chain_ids
-from composer.backends.native.state import read_json, write_json
+from composer.backends.native.state import read_json
 from composer.backends.specs import BuildSpec
 from composer.errors import BackendError, ComposerError, NotFound
 
@@ -478,18 +479,25 @@ class Builder:
             return None  # --no-cache: every step runs; its result still refreshes the cache
         path = self.cache_dir / f"{key.removeprefix('sha256:')}.json"
         try:
-            entry: dict[str, Any] = read_json(path)
+            entry = read_json(path)
         except (FileNotFoundError, ValueError):
+            return None  # a cache file cut short by a crash is a miss too (``cachefile``)
+        if not isinstance(entry, dict):
             return None
         if entry.get("empty"):
             return entry
-        blob = entry.get("blob")
-        if not isinstance(blob, str) or not self.store.has_blob(blob):
-            return None  # the layer was pruned since: build the step again
+        blob, diff_id = entry.get("blob"), entry.get("diff_id")
+        if not isinstance(blob, str) or not isinstance(diff_id, str):
+            return None
+        try:
+            if not self.store.has_blob(blob):
+                return None  # the layer was pruned since: build the step again
+        except ValueError:
+            return None
         return entry
 
     def _remember(self, key: str, entry: dict[str, Any]) -> None:
-        write_json(self.cache_dir / f"{key.removeprefix('sha256:')}.json", entry)
+        write_cache_json(self.cache_dir / f"{key.removeprefix('sha256:')}.json", entry)
 
     def _commit_image(self, final: _Stage, spec: BuildSpec) -> str:
         config = final.config

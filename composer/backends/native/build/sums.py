@@ -19,8 +19,9 @@ file again cannot give another answer:
   same, so the build cache still hits.
 
 One JSON file per context directory under the builder's cache
-(``build-cache/sums/<hash of the path>.json``), written atomically and only
-when something changed. Losing it only costs reading the files again.
+(``build-cache/sums/<hash of the path>.json``), written atomically (not
+fsync'd, see ``cachefile``) and only when something changed. Losing it
+only costs reading the files again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from composer.backends.native.state import read_json, write_json
+from composer.backends.native.build.cachefile import write_cache_json
+from composer.backends.native.state import read_json
 
 RACY_NS = 2_000_000_000
 _CHUNK = 1 << 20
@@ -109,5 +111,5 @@ class FileSums:
             return
         live = {k: v for k, v in self._entries.items() if os.path.lexists(k)}
         with contextlib.suppress(OSError):
-            write_json(self.store_path, live)
+            write_cache_json(self.store_path, live)
         self._dirty = False

@@ -350,3 +350,24 @@ def test_cache_keys_follow_content_not_stat(
     assert reads == ["main.sh"]  # only the file whose ctime moved
     assert second != first and not any("CACHED" in line for line in changed)
     assert run_image(store, second, "cat", "/copied").output == "echo MAIN\n"
+
+
+def test_cache_files_cut_short_are_misses(store: ImageStore, ctx: Path) -> None:
+    """Cache files are not fsync'd: one left empty or torn by a crash only reruns its step."""
+    dockerfile = """\
+        FROM bb:latest
+        COPY src /src
+        RUN cat /src/main.sh > /copied
+        """
+    build(store, ctx, dockerfile)
+    cache = store.root.images / "build-cache"
+    entries = sorted(cache.glob("*.json"))
+    assert entries
+    for n, path in enumerate(entries):
+        path.write_text(["", "{", "[1]", '{"blob": "sha256:zz", "diff_id": 1}'][n % 4])
+    for path in (cache / "sums").glob("*.json"):
+        path.write_text("{")
+    log: list[str] = []
+    image_id = build(store, ctx, dockerfile, log)
+    assert not any("CACHED" in line for line in log)
+    assert run_image(store, image_id, "cat", "/copied").output == "echo main\n"
