@@ -7,14 +7,22 @@ image ``bb:latest``, a busybox-static rootfs) is built by
   private state root that holds ``bb:latest`` loaded from ``docker save``;
 * ``docker build`` on Debian's dockerd (the classic builder of Engine 20.10);
 
-alternating which tool goes first in each round, two ways:
+alternating which tool goes first in each round, three ways:
 
 * cold: every step runs (``--no-cache`` for both);
 * warm: one source file changed since the last build (its content, so that
-  both tools must rerun the steps from that COPY on).
+  both tools must rerun the steps from that COPY on);
+* touch: one source file touched (new mtime, same content: every step is
+  a cache hit for both).
 
-Prints medians and the issue's targets: cold no slower than docker, warm at
-most 30% of docker's warm time.
+Prints medians, the load average and the issue's targets: cold no slower
+than docker, warm at most 30% of docker's warm time.
+
+composer's modules are byte-compiled first (``compileall``), as an
+installed package is, so that an environment with
+``PYTHONDONTWRITEBYTECODE=1`` does not time the compiler on every run;
+``--no-compile`` leaves that out. ``COMPOSER_SERVER`` is passed through
+(``COMPOSER_SERVER=0``: the plain process, no warm command server).
 
     bash scripts/engines.sh start            # dockerd and bb:latest
     .venv/bin/python benchmarks/build_bench.py --rounds 5
@@ -81,7 +89,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--composer", default=str(Path(sys.executable).with_name("composer")))
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--no-compile", action="store_true", help="do not byte-compile composer first"
+    )
     args = parser.parse_args()
+    if not args.no_compile:
+        import composer
+
+        package = str(Path(composer.__file__).parent)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
+    load_before = os.getloadavg()
 
     work = Path(tempfile.mkdtemp(prefix="buildbench-"))
     state = work / "state"
@@ -98,7 +115,8 @@ def main() -> None:
     )
     composer_build = [args.composer, "--backend", "native", "build"]
     docker_build = ["docker", "build", "-q", "-t", "buildbench-app:latest", "."]
-    results: dict[str, list[float]] = {k: [] for k in ("c-cold", "d-cold", "c-warm", "d-warm")}
+    cases = ("cold", "warm", "touch")
+    results: dict[str, list[float]] = {f"{t}-{c}": [] for c in cases for t in "cd"}
     edit = ctx / "src" / "part7.sh"
     try:
         for r in range(args.rounds):
@@ -115,24 +133,44 @@ def main() -> None:
                     results["c-warm"].append(timed(composer_build, ctx, env))
                 else:
                     results["d-warm"].append(timed(docker_build, ctx, env))
+            for tool in order:
+                os.utime(edit)
+                if tool == "composer":
+                    results["c-touch"].append(timed(composer_build, ctx, env))
+                else:
+                    results["d-touch"].append(timed(docker_build, ctx, env))
     finally:
         subprocess.run(["docker", "rmi", "-f", "buildbench-app:latest"], capture_output=True)
         subprocess.run(["docker", "builder", "prune", "-f"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
+    load_after = os.getloadavg()
     med = {k: statistics.median(v) for k, v in results.items()}
-    cold, warm = med["c-cold"] / med["d-cold"], med["c-warm"] / med["d-warm"]
-    print(f"rounds: {args.rounds}")
-    for name, ratio, target in (("cold", cold, TARGET_COLD), ("warm", warm, TARGET_WARM)):
-        verdict = "met" if ratio <= target else "missed"
+    server = os.environ.get("COMPOSER_SERVER", "(unset)")
+    compiled = "no" if args.no_compile else "yes"
+    print(f"rounds: {args.rounds}, COMPOSER_SERVER={server}, byte-compiled: {compiled}")
+    print(
+        "load average (1, 5, 15 min): before "
+        + " ".join(f"{x:.2f}" for x in load_before)
+        + ", after "
+        + " ".join(f"{x:.2f}" for x in load_after)
+    )
+    targets = {"cold": TARGET_COLD, "warm": TARGET_WARM, "touch": None}
+    for name, target in targets.items():
+        ratio = med["c-" + name] / med["d-" + name]
+        verdict = (
+            ""
+            if target is None
+            else f" (target <= {target:.2f}: {'met' if ratio <= target else 'missed'})"
+        )
         print(
             f"{name} build: composer native {med['c-' + name]:.2f} s,"
-            f" docker build {med['d-' + name]:.2f} s, ratio {ratio:.2f}"
-            f" (target <= {target:.2f}: {verdict})"
+            f" docker build {med['d-' + name]:.2f} s, ratio {ratio:.2f}{verdict}"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"samples": results, "medians": med}, indent=2))
+        doc = {"samples": results, "medians": med, "load": [load_before, load_after]}
+        args.json.write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":
