@@ -158,8 +158,9 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
             if progress is not None:
                 progress(ProgressUpdate(id=spec.tag, status=line))
 
-        def puller(ref: str) -> str:
-            return self.image_id(ref) or self.pull_image(ref, progress)
+        def puller(ref: str, *, fresh: bool = False) -> str:
+            # build.pull (fresh): ask the registry even for an image the store has
+            return (None if fresh else self.image_id(ref)) or self.pull_image(ref, progress)
 
         builder = Builder(
             self.images, runner=RuntimeStepRunner(self.root.tmp), pull=puller, log=log

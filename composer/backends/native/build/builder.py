@@ -65,8 +65,12 @@ class StepRunner(Protocol):
         ...
 
 
-Puller = Callable[[str], str]
-"""Fetch an image reference into the store; return its id."""
+class Puller(Protocol):
+    """Fetches an image reference into the store and returns its id."""
+
+    def __call__(self, ref: str, *, fresh: bool = False) -> str:
+        """``fresh`` (``build.pull``): ask the registry even when the store has ``ref``."""
+        ...
 
 
 @dataclass
@@ -115,6 +119,7 @@ class Builder:
         self._no_cache = False
         self.extra_contexts: Mapping[str, str] = {}
         self._contexts: dict[str, BuildContext] = {}
+        self._pulled: dict[str, str] = {}
 
     @property
     def cache_dir(self) -> Path:
@@ -133,7 +138,7 @@ class Builder:
         started = time.monotonic()
         self._no_cache = spec.no_cache
         self.extra_contexts = spec.additional_contexts
-        self._contexts = {}
+        self._contexts, self._pulled = {}, {}
         context = self.open_context(spec.context, spec.dockerfile)
         try:
             return self._build_in(spec, context, started)
@@ -265,14 +270,17 @@ class Builder:
         return _Stage(stage.index, stage.name, config, layers, _sha("image", image.id))
 
     def _image(self, ref: str, *, pull: bool) -> StoredImage:
-        image_id = None if pull else self.store.resolve(ref)
+        """The base image ``ref``; with ``pull`` fetched from its registry once per build."""
+        image_id = self._pulled.get(ref) if pull else self.store.resolve(ref)
         if image_id is None:
             if self.pull is None:
                 raise NotFound(
                     f"image {ref} is not in the native image store",
                     hint=f"load or import it first (composer image load / import), or pull {ref}",
                 )
-            image_id = self.pull(ref)
+            image_id = self.pull(ref, fresh=pull)
+            if pull:
+                self._pulled[ref] = image_id
         return self.store.image(image_id)
 
     def _step_one(

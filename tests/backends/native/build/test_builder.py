@@ -371,3 +371,24 @@ def test_cache_files_cut_short_are_misses(store: ImageStore, ctx: Path) -> None:
     image_id = build(store, ctx, dockerfile, log)
     assert not any("CACHED" in line for line in log)
     assert run_image(store, image_id, "cat", "/copied").output == "echo main\n"
+
+
+def test_build_pull_asks_for_each_base_once_per_build(store: ImageStore, ctx: Path) -> None:
+    bb = store.resolve("bb:latest")
+    assert bb is not None
+    calls: list[tuple[str, bool]] = []
+
+    def puller(ref: str, *, fresh: bool = False) -> str:
+        calls.append((ref, fresh))
+        return bb
+
+    (ctx / "Dockerfile").write_text(
+        "FROM bb:latest AS one\nRUN echo one > /one\nFROM bb:latest\nCOPY --from=one /one /one\n"
+    )
+    builder = Builder(store, runner=RuntimeStepRunner(store.root.tmp), pull=puller)
+    builder.build(BuildSpec(tag="app:test", context=str(ctx), pull=True))
+    assert calls == [("bb:latest", True)]
+    builder.build(BuildSpec(tag="app:test", context=str(ctx)))
+    assert calls == [("bb:latest", True)]  # present, and no build.pull: the store's copy
+    builder.build(BuildSpec(tag="app:test", context=str(ctx), pull=True))
+    assert calls == [("bb:latest", True)] * 2  # a new build asks again
