@@ -3,8 +3,8 @@
 ``NetworkManager`` (manager.py) is the entry point for networks and
 endpoints; the supervisor runs one ``DnsResponder`` per network
 (``NetworkManager.dns_responder``) and a ``PortProxies`` (ports.py) for
-published ports. Heavy libraries (pyroute2, dnslib) are imported only when
-a device is touched or a responder starts.
+published ports. Links are made with rtnetlink messages of our own
+(``rtnl.py``); dnslib is imported only when a responder starts.
 """
 
 from composer.backends.native.network.etc_files import hosts_file, resolv_conf

@@ -1,4 +1,4 @@
-"""Links over netlink (pyroute2, in-process): the bridge of a network and container veths.
+"""Links over netlink (in-process, ``rtnl.py``): the bridge of a network and container veths.
 
 Everything is done with netlink messages from this process, never by running
 ``ip``: a connect costs a few milliseconds instead of a handful of process
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from composer.backends.native.network.rtnl import Rtnl, link_index
 from composer.errors import BackendError, ComposerError, Conflict, NotFound, Unavailable
 
 CLONE_NEWNET = 0x40000000
@@ -33,18 +34,16 @@ T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def _ipr() -> Iterator[Any]:
+def _ipr() -> Iterator[Rtnl]:
     """An rtnetlink socket of the calling thread's namespace, closed after the block.
 
     The one place where netlink failures become composer errors: anything
     but a ``ComposerError`` leaving the block is re-raised as ``BackendError``
     (after the block's own code had its chance to look at the errno).
     """
-    from pyroute2 import IPRoute
-
     try:
-        ipr = IPRoute()
-    except Exception as exc:
+        ipr = Rtnl()
+    except OSError as exc:
         raise Unavailable(f"cannot open a netlink socket: {exc}",
                           "composer's native networking needs root on Linux") from exc  # fmt: skip
     try:
@@ -58,7 +57,7 @@ def _ipr() -> Iterator[Any]:
 
 
 def _code(exc: BaseException) -> int | None:
-    code = getattr(exc, "code", None)
+    code = getattr(exc, "errno", None)
     return code if isinstance(code, int) else None
 
 
@@ -118,23 +117,22 @@ def link_exists(name: str) -> bool:
 def ensure_bridge(name: str, mtu: int | None, addresses: list[tuple[str, int]]) -> None:
     """Create bridge ``name`` (if missing), give it ``addresses`` and bring it up."""
     with _ipr() as ipr:
-        if not ipr.link_lookup(ifname=name):
-            kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
-            if mtu:
-                kw["mtu"] = mtu
+        if link_index(name) is None:
             try:
-                ipr.link("add", **kw)
-            except Exception as exc:
+                ipr.add_bridge(name, mtu)
+            except OSError as exc:
                 raise BackendError(f"cannot create bridge {name}: {exc}") from exc
-        idx = ipr.link_lookup(ifname=name)[0]
+        idx = link_index(name)
+        if idx is None:
+            raise BackendError(f"bridge {name} vanished while it was being set up")
         for addr, prefix in addresses:
             flags = IFA_F_NODAD if ":" in addr else 0
             try:
-                ipr.addr("add", index=idx, address=addr, prefixlen=prefix, flags=flags)
-            except Exception as exc:
+                ipr.add_addr(idx, addr, prefix, flags=flags)
+            except OSError as exc:
                 if _code(exc) != errno.EEXIST:
                     raise BackendError(f"cannot add {addr}/{prefix} to {name}: {exc}") from exc
-        ipr.link("set", index=idx, state="up")
+        ipr.set_link(idx, up=True)
 
 
 def delete_link(name: str) -> bool:
@@ -143,19 +141,15 @@ def delete_link(name: str) -> bool:
     Looked up first with ``if_nametoindex`` (an ioctl in the calling thread's
     namespace): the host end of a veth goes with the container's namespace when
     its last process exits, so removing a stopped container usually finds nothing
-    to delete and need not import pyroute2 (0.17 s of CPU) in the CLI.
+    to delete.
     """
-    try:
-        socket.if_nametoindex(name)
-    except OSError:
+    idx = link_index(name)
+    if idx is None:
         return False
     with _ipr() as ipr:
-        found = ipr.link_lookup(ifname=name)
-        if not found:
-            return False
         try:
-            ipr.link("del", index=found[0])
-        except Exception as exc:
+            ipr.del_link(idx)
+        except OSError as exc:
             if _code(exc) in (errno.ENODEV, errno.ENOENT):
                 return False
             raise
@@ -166,12 +160,11 @@ def host_routes(ipv6: bool = True) -> list[ipaddress.IPv4Network | ipaddress.IPv
     """Destinations of the host's routes (to keep new subnets clear of them)."""
     out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     with _ipr() as ipr:
-        for family in (2, 10) if ipv6 else (2,):
-            for r in ipr.get_routes(family=family, table=254):
-                dst = r.get_attr("RTA_DST")
-                if dst and r["dst_len"]:
+        for family in (socket.AF_INET, socket.AF_INET6) if ipv6 else (socket.AF_INET,):
+            for r in ipr.routes(family):
+                if r.dst and r.dst_len:
                     with contextlib.suppress(ValueError):
-                        out.append(ipaddress.ip_network(f"{dst}/{r['dst_len']}", strict=False))
+                        out.append(ipaddress.ip_network(f"{r.dst}/{r.dst_len}", strict=False))
     return out
 
 
@@ -205,18 +198,12 @@ def plumb(target: int | str, p: Plumbing) -> tuple[str, str]:
     """
     temp = "cmt" + p.host_ifname[3:]
     with netns_fd(target) as fd, _ipr() as ipr:
-        bridges = ipr.link_lookup(ifname=p.bridge)
-        if not bridges:
+        bridge = link_index(p.bridge)
+        if bridge is None:
             raise NotFound(f"bridge {p.bridge} is missing", "recreate the network")
-        peer: dict[str, Any] = {"ifname": temp, "net_ns_fd": fd}
-        kw: dict[str, Any] = {"ifname": p.host_ifname, "kind": "veth", "peer": peer,
-                              "master": bridges[0], "state": "up"}  # fmt: skip
-        if p.mtu:
-            kw["mtu"] = p.mtu
-            peer["mtu"] = p.mtu
         try:
-            ipr.link("add", **kw)
-        except Exception as exc:
+            ipr.add_veth(p.host_ifname, temp, fd, master=bridge, mtu=p.mtu)
+        except OSError as exc:
             if _code(exc) == errno.EEXIST:
                 hint = "the container is already connected to this network"
                 raise Conflict(f"interface {p.host_ifname} exists already", hint) from exc
@@ -225,22 +212,22 @@ def plumb(target: int | str, p: Plumbing) -> tuple[str, str]:
             return in_netns(fd, lambda: _with_ipr(lambda c: _configure_inside(c, temp, p)))
         except BaseException:
             with contextlib.suppress(Exception):
-                ipr.link("del", ifname=p.host_ifname)
+                delete_link(p.host_ifname)
             raise
 
 
-def _with_ipr(fn: Callable[[Any], T]) -> T:
+def _with_ipr(fn: Callable[[Rtnl], T]) -> T:
     with _ipr() as ipr:
         return fn(ipr)
 
 
-def _configure_inside(ipr: Any, temp: str, p: Plumbing) -> tuple[str, str]:
+def _configure_inside(ipr: Rtnl, temp: str, p: Plumbing) -> tuple[str, str]:
     """Rename, address and raise the peer, and route through the gateway: five messages."""
-    links = {link.get("ifname"): link for link in ipr.get_links()}
+    links = {link.ifname: link for link in ipr.links()}
     if "lo" in links:
-        ipr.link("set", index=links["lo"]["index"], state="up")
+        ipr.set_link(links["lo"].index, up=True)
     peer = links[temp]
-    idx = peer["index"]
+    idx = peer.index
     n = 0
     while f"eth{n}" in links:
         n += 1
@@ -248,28 +235,25 @@ def _configure_inside(ipr: Any, temp: str, p: Plumbing) -> tuple[str, str]:
     for addr in (p.ipv4, p.ipv6):
         if addr:
             flags = IFA_F_NODAD if ":" in addr[0] else 0
-            ipr.addr("add", index=idx, address=addr[0], prefixlen=addr[1], flags=flags)
+            ipr.add_addr(idx, addr[0], addr[1], flags=flags)
     # one message: the kernel applies the name and the address before the flags
-    change: dict[str, Any] = {"index": idx, "ifname": ifname, "state": "up"}
-    if p.mac:
-        change["address"] = p.mac
     try:
-        ipr.link("set", **change)
-    except Exception as exc:
+        ipr.set_link(idx, ifname=ifname, mac=p.mac, up=True)
+    except OSError as exc:
         if _code(exc) == errno.EEXIST:
             raise Conflict(f"interface {ifname} exists already in the container",
                            "pick another interface_name") from exc  # fmt: skip
         raise
     if p.default_route:
-        for gw, family in ((p.gateway, 2), (p.gateway6, 10)):
+        for gw in (p.gateway, p.gateway6):
             if not gw:
                 continue
             try:
-                ipr.route("add", dst="default", gateway=gw, oif=idx, family=family)
-            except Exception as exc:  # another network's default route came first
+                ipr.add_default_route(gw, idx)
+            except OSError as exc:  # another network's default route came first
                 if _code(exc) != errno.EEXIST:
                     raise
-    return ifname, p.mac or str(peer.get_attr("IFLA_ADDRESS"))
+    return ifname, p.mac or peer.mac
 
 
 def unplumb(host_ifname: str) -> None:
@@ -278,15 +262,15 @@ def unplumb(host_ifname: str) -> None:
 
 
 def netns_routes(target: int | str) -> list[dict[str, Any]]:
-    """The main-table routes inside a namespace, as ``{dst, gateway, oif}`` dicts."""
+    """The main-table routes inside a namespace, as ``{dst, gateway, family}`` dicts."""
 
-    def read(ipr: Any) -> list[dict[str, Any]]:
+    def read(ipr: Rtnl) -> list[dict[str, Any]]:
         out = []
-        for family in (2, 10):
-            for r in ipr.get_routes(family=family, table=254):
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for r in ipr.routes(family):
                 out.append({
-                    "dst": f"{r.get_attr('RTA_DST') or 'default'}/{r['dst_len']}",
-                    "gateway": r.get_attr("RTA_GATEWAY"),
+                    "dst": f"{r.dst or 'default'}/{r.dst_len}",
+                    "gateway": r.gateway,
                     "family": family,
                 })  # fmt: skip
         return out

@@ -10,7 +10,7 @@ supervisor answers there) is skipped: the names come from the same
 endpoint records either way.
 
 ``network/`` is imported on first use, so a project without networks
-(``network_mode: none|host``) never loads pyroute2 or dnslib.
+(``network_mode: none|host``) never loads the network code or dnslib.
 """
 
 from __future__ import annotations

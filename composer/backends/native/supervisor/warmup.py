@@ -4,9 +4,9 @@ A supervisor is started by the first ``start`` of an ``up`` (or earlier,
 when the backend asks for it as soon as it creates the project's first
 network or writes its first container record). Its first container start
 would otherwise pay, on the critical path of ``up``, for importing the
-runtime's launch and exec code, the network manager (pyroute2), the port
-proxies and the DNS responder (dnslib), and for reading the seccomp
-program of the default capability set: about 0.3 s of CPU, several times
+runtime's launch and exec code, the network manager, the port proxies and
+the DNS responder (dnslib), and for reading the seccomp program of the
+default capability set: about 0.15 s of CPU, several times
 that in wall time on a busy machine. Done on a thread right after the
 supervisor reports that it listens, this overlaps with the client's own
 work; a start that arrives meanwhile simply waits on the import lock of a
@@ -36,13 +36,12 @@ HEALTH_MODULES = ("composer.backends.native.runtime.exec",)
 """What the first healthcheck probe imports."""
 
 NETWORK_MODULES = (
-    "pyroute2",
     "composer.backends.native.network.manager",
     "composer.backends.native.network.ports",
     "composer.backends.native.network.dns",
 )
-"""What the first start of a container on a network imports (pyroute2 alone is about
-0.17 s of CPU and 22 MB, so it is imported only for a project that has networks)."""
+"""What the first start of a container on a network imports (dnslib and the port
+proxies are imported only for a project that has networks)."""
 
 
 def warm(root: StateRoot, project: str) -> None:
