@@ -112,6 +112,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--docker-compose", default=shutil.which("docker-compose") or "")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--no-server",
+        action="store_true",
+        help="every composer command in a process of its own (COMPOSER_SERVER=0)",
+    )
     args = parser.parse_args()
     composer = default_composer()
     env = {
@@ -119,31 +124,72 @@ def main() -> None:
         "HOME": os.environ.get("HOME", "/tmp"),
     }
     results: dict[str, dict[str, list[Sample]]] = {}
-    with tempfile.TemporaryDirectory(prefix="composer-bench-") as tmp:
-        for size in args.sizes:
-            folder = Path(tmp) / f"s{size}"
-            folder.mkdir()
-            (folder / "compose.yaml").write_text(compose_text(size))
-            runs: dict[str, list[Sample]] = {"composer": [], "docker-compose": []}
-            commands = {"composer": [*composer, "-p", "bench", "config"]}
-            if args.docker_compose:
-                commands["docker-compose"] = [args.docker_compose, "-p", "bench", "config"]
-            for argv in commands.values():  # warm-up: page cache, .pyc files
-                time_process(argv, folder, env)
-            for rep in range(args.reps):
-                order = list(commands.items())
-                if rep % 2:
-                    order.reverse()
-                for name, argv in order:
-                    runs[name].append(time_process(argv, folder, env))
-            results[f"config-{size}"] = runs
-        for flag in ("--version", "--help"):
-            samples = [time_process([*composer, flag], Path(tmp), env) for _ in range(args.reps)]
-            results[f"composer {flag}"] = {"composer": samples}
+    with tempfile.TemporaryDirectory(prefix="cb-", dir="/tmp") as tmp:
+        if args.no_server:
+            env["COMPOSER_SERVER"] = "0"
+        else:
+            env["COMPOSER_SERVER_DIR"] = str(Path(tmp) / "srv")
+        try:
+            _measure(args, composer, env, Path(tmp), results)
+        finally:
+            _stop_servers(env)
     report(results, args, composer)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def _stop_servers(env: dict[str, str]) -> None:
+    """Stop the command server the benchmark's own socket directory holds."""
+    directory = env.get("COMPOSER_SERVER_DIR")
+    if directory:
+        python = Path(sys.executable)
+        subprocess.run([str(python), "-m", "composer.cmdserver", "stop", directory], check=False)
+
+
+def _wait_until_served(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
+    """After the warm-up, wait until the command server answers (it binds once warm)."""
+    if "COMPOSER_SERVER_DIR" not in env:
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        proc = subprocess.run(
+            argv, cwd=cwd, env={**env, "COMPOSER_DEBUG": "1"}, capture_output=True, check=False
+        )
+        if b"served by the command server" in proc.stderr:
+            return
+        time.sleep(0.2)
+    raise SystemExit("the command server did not start within 60 s")
+
+
+def _measure(
+    args: argparse.Namespace,
+    composer: list[str],
+    env: dict[str, str],
+    tmp: Path,
+    results: dict[str, dict[str, list[Sample]]],
+) -> None:
+    for size in args.sizes:
+        folder = tmp / f"s{size}"
+        folder.mkdir()
+        (folder / "compose.yaml").write_text(compose_text(size))
+        runs: dict[str, list[Sample]] = {"composer": [], "docker-compose": []}
+        commands = {"composer": [*composer, "-p", "bench", "config"]}
+        if args.docker_compose:
+            commands["docker-compose"] = [args.docker_compose, "-p", "bench", "config"]
+        for argv in commands.values():  # warm-up: page cache, .pyc files
+            time_process(argv, folder, env)
+        _wait_until_served(commands["composer"], folder, env)
+        for rep in range(args.reps):
+            order = list(commands.items())
+            if rep % 2:
+                order.reverse()
+            for name, argv in order:
+                runs[name].append(time_process(argv, folder, env))
+        results[f"config-{size}"] = runs
+    for flag in ("--version", "--help"):
+        samples = [time_process([*composer, flag], tmp, env) for _ in range(args.reps)]
+        results[f"composer {flag}"] = {"composer": samples}
 
 
 def _median(values: list[Sample], index: int) -> float:
@@ -158,7 +204,11 @@ def report(
     )
     print(f"load average before the report: {os.getloadavg()[0]:.2f}")
     print(f"composer: {' '.join(composer)}; docker-compose: {args.docker_compose or '(not found)'}")
-    print(f"repetitions: {args.reps}; medians in seconds per whole process\n")
+    print(f"repetitions: {args.reps}; medians in seconds per whole process")
+    if args.no_server:
+        print("every composer command in a process of its own (COMPOSER_SERVER=0)\n")
+    else:
+        print("composer through its warm command server; its CPU time is the client's only\n")
     header = f"{'case':<20}{'composer':>10}{'docker-compose':>16}{'ratio':>7}"
     print(f"{'':<20}{'wall time':^33}   {'CPU time (user+sys)':^33}")
     print(f"{header}   {header[20:]}")

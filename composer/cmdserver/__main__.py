@@ -1,4 +1,4 @@
-"""``python -m composer.cmdserver serve DIR NAME`` | ``stop [DIR]``.
+"""``python -m composer.cmdserver serve DIR NAME`` | ``stop [DIR]`` | ``name``.
 
 ``serve`` is how ``composer.cmdserver.client.start`` launches a server (in
 its own session, standard streams on /dev/null). ``stop`` asks every server
@@ -57,10 +57,13 @@ def main(argv: list[str]) -> int:
             return 2  # started in another context than the one it would serve
         instance = server.Server(directory, name, server.idle_seconds(dict(os.environ)))
         return instance.serve()
+    if argv == ["name"]:  # which server this context would use
+        sys.stdout.write(identity.server_name(identity.context(os.environ)) + "\n")
+        return 0
     if argv[:1] == ["stop"] and len(argv) <= 2:
         chosen = argv[1] if len(argv) == 2 else identity.socket_dir(os.environ)
         return _stop(chosen) if chosen else 0
-    sys.stderr.write("usage: python -m composer.cmdserver serve DIR NAME | stop [DIR]\n")
+    sys.stderr.write("usage: python -m composer.cmdserver serve DIR NAME | stop [DIR] | name\n")
     return 2
 
 

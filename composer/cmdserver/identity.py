@@ -66,6 +66,22 @@ def _limits() -> tuple[tuple[int, int], ...]:
     )
 
 
+def _flags() -> tuple[int | str, ...]:
+    """The interpreter's flags, with UTF-8 mode replaced by the encodings it decides.
+
+    A caller started in the C locale runs in UTF-8 mode with ``LC_CTYPE``
+    coerced to ``C.UTF-8`` in its environment (PEP 538, 540); a server
+    started with that environment runs in that locale instead, not in UTF-8
+    mode. The encodings are what matter, and they are the same.
+    """
+    import _locale
+
+    names = sys.flags.__match_args__
+    values = tuple(v for name, v in zip(names, sys.flags, strict=True) if name != "utf8_mode")
+    preferred = "utf-8" if sys.flags.utf8_mode else _locale.nl_langinfo(_locale.CODESET)
+    return (*values, preferred.lower().replace("_", "-"), sys.getfilesystemencoding())
+
+
 def context(environ: Mapping[str, str]) -> bytes:
     """The caller's process context, serialised (equal bytes, equal context)."""
     root = os.stat("/")
@@ -82,7 +98,7 @@ def context(environ: Mapping[str, str]) -> bytes:
             sys.version,
             package,
             tuple(sys.path[1:]),  # [0] is the script's or working directory
-            tuple(sys.flags),
+            _flags(),
             tuple(sorted((str(k), str(v)) for k, v in sys._xoptions.items())),
             tuple(sys.warnoptions),
             os.getuid(),

@@ -279,3 +279,20 @@ def test_a_server_refuses_once_its_code_changed(server_dir: Path, project: Path)
     server.stamp = (*server.stamp[:-1], ("/changed", 0, 0))
     assert not server._code_unchanged()
     assert server.stopping
+
+
+def test_a_server_started_from_a_c_locale_caller_serves_it() -> None:
+    """The interpreter coerces the C locale (PEP 538) in the caller's environment."""
+
+    def name(env: dict[str, str]) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "composer.cmdserver", "name"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+
+    bare = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    assert name(bare) == name({**bare, "LC_CTYPE": "C.UTF-8"})
