@@ -28,6 +28,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.cmdserver_env import server_env, wait_until_served
+
 SIZES = (20, 200, 2000)
 TARGET_RATIO_200 = 0.25  # composer <= 25% of docker-compose's time at 200 services
 TARGET_SCALING = 12.0  # 2000 services <= 12x the 200-service time
@@ -124,42 +127,16 @@ def main() -> None:
         "HOME": os.environ.get("HOME", "/tmp"),
     }
     results: dict[str, dict[str, list[Sample]]] = {}
-    with tempfile.TemporaryDirectory(prefix="cb-", dir="/tmp") as tmp:
-        if args.no_server:
-            env["COMPOSER_SERVER"] = "0"
-        else:
-            env["COMPOSER_SERVER_DIR"] = str(Path(tmp) / "srv")
-        try:
-            _measure(args, composer, env, Path(tmp), results)
-        finally:
-            _stop_servers(env)
+    python = str(Path(sys.executable))
+    with (
+        tempfile.TemporaryDirectory(prefix="composer-bench-") as tmp,
+        server_env(env, python, enabled=not args.no_server) as env,
+    ):
+        _measure(args, composer, env, Path(tmp), results)
     report(results, args, composer)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
-
-
-def _stop_servers(env: dict[str, str]) -> None:
-    """Stop the command server the benchmark's own socket directory holds."""
-    directory = env.get("COMPOSER_SERVER_DIR")
-    if directory:
-        python = Path(sys.executable)
-        subprocess.run([str(python), "-m", "composer.cmdserver", "stop", directory], check=False)
-
-
-def _wait_until_served(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
-    """After the warm-up, wait until the command server answers (it binds once warm)."""
-    if "COMPOSER_SERVER_DIR" not in env:
-        return
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        proc = subprocess.run(
-            argv, cwd=cwd, env={**env, "COMPOSER_DEBUG": "1"}, capture_output=True, check=False
-        )
-        if b"served by the command server" in proc.stderr:
-            return
-        time.sleep(0.2)
-    raise SystemExit("the command server did not start within 60 s")
 
 
 def _measure(
@@ -179,7 +156,7 @@ def _measure(
             commands["docker-compose"] = [args.docker_compose, "-p", "bench", "config"]
         for argv in commands.values():  # warm-up: page cache, .pyc files
             time_process(argv, folder, env)
-        _wait_until_served(commands["composer"], folder, env)
+        wait_until_served(commands["composer"], folder, env)
         for rep in range(args.reps):
             order = list(commands.items())
             if rep % 2:

@@ -17,6 +17,10 @@ docker-compose's time, the no-op ``up -d`` under 0.5 s, ``down`` at most 50%.
     bash scripts/engines.sh start            # dockerd and bb:latest
     apt-get install -y docker-compose        # 1.29.2 on Debian 12
     .venv/bin/python benchmarks/lifecycle_bench.py --rounds 5
+    .venv/bin/python benchmarks/lifecycle_bench.py --rounds 5 --no-server
+
+composer goes through its warm command server (a private one, waited for
+after the warm-up round) unless ``--no-server`` is given.
 
 Not a test: the figures go into docs/benchmarks.md with the command used.
 """
@@ -34,6 +38,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.cmdserver_env import server_env, wait_until_served
 
 STACK = """\
 services:
@@ -115,6 +122,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--python", default=sys.executable, help="interpreter for composer")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--no-server",
+        action="store_true",
+        help="every composer command in a process of its own (COMPOSER_SERVER=0)",
+    )
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
@@ -124,12 +136,16 @@ def main() -> None:
     samples: dict[str, dict[str, list[float]]] = {
         name: {step: [] for step in STEPS} for name in commands
     }
-    with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp,
+        server_env(env, args.python, enabled=not args.no_server) as env,
+    ):
         cwd = Path(tmp)
         (cwd / "docker-compose.yml").write_text(STACK)
         names = list(commands)
         for name in names:  # warm-up: caches, the image, the first network
             one_round(commands[name], f"bench{name.replace('-', '')}", cwd, env)
+        wait_until_served([*commands["composer"], "config", "-q"], cwd, env)
         for i in range(args.rounds):
             order = names if i % 2 == 0 else names[::-1]
             for name in order:
@@ -144,6 +160,7 @@ def main() -> None:
     med = {n: {s: statistics.median(v) for s, v in steps.items()} for n, steps in samples.items()}
     print()
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print("composer " + ("in a process of its own" if args.no_server else "through its server"))
     print("| step | composer | docker-compose | ratio |")
     print("|---|---:|---:|---:|")
     labels = {"up": "`up -d`", "noop": "`up -d`, nothing changed", "down": "`down -t 1`"}
