@@ -130,7 +130,7 @@ class NetGlue:
                 self._responders[network] = responder
 
     def _publish(self, record: ContainerRecord) -> tuple[BoundPort, ...]:
-        ports = _published(record)
+        ports = published(record)
         if not ports:
             return ()
         target = self._ips.get(record.id, "127.0.0.1")
@@ -142,7 +142,7 @@ class NetGlue:
         return tuple(BoundPort(b.target, b.host_port or 0, b.host_ip, b.protocol) for b in bindings)
 
 
-def _published(record: ContainerRecord) -> list[PortSpec]:
+def published(record: ContainerRecord) -> list[PortSpec]:
     """The ports to publish: ``record.ports`` when given, else the spec's published ones."""
     if record.ports:
         return [

@@ -22,9 +22,11 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 from composer.backends.labels import LABEL_PROJECT
 from composer.backends.native.state import StateRoot, read_json
+from composer.backends.native.supervisor.netglue import published
 from composer.backends.native.supervisor.records import project_container_ids, read_record
 
 log = logging.getLogger(__name__)
@@ -37,11 +39,21 @@ HEALTH_MODULES = ("composer.backends.native.runtime.exec",)
 
 NETWORK_MODULES = (
     "composer.backends.native.network.manager",
-    "composer.backends.native.network.ports",
     "composer.backends.native.network.dns",
 )
-"""What the first start of a container on a network imports (dnslib and the port
-proxies are imported only for a project that has networks)."""
+"""What the first start of a container on a network imports."""
+
+PORT_MODULES = ("composer.backends.native.network.ports",)
+"""What the first published port imports (asyncio: about 3 MB of RSS)."""
+
+
+class Needs(NamedTuple):
+    """What the project's containers will use (a module nobody needs is not imported:
+    it would only add to RSS)."""
+
+    networks: bool
+    health: bool
+    ports: bool
 
 
 def warm(root: StateRoot, project: str) -> None:
@@ -52,8 +64,12 @@ def warm(root: StateRoot, project: str) -> None:
     the project's first network may not see any container record before that.
     """
     _import(MODULES)
-    networks, health = _needs(root, project)
-    _import((NETWORK_MODULES if networks else ()) + (HEALTH_MODULES if health else ()))
+    needs = _needs(root, project)
+    _import(
+        (NETWORK_MODULES if needs.networks else ())
+        + (PORT_MODULES if needs.ports else ())
+        + (HEALTH_MODULES if needs.health else ())
+    )
     try:
         from composer.backends.native.runtime import caps, seccomp
 
@@ -70,12 +86,11 @@ def _import(names: tuple[str, ...]) -> None:
             log.debug("warm-up: importing %s failed: %s", name, exc)
 
 
-def _needs(root: StateRoot, project: str) -> tuple[bool, bool]:
-    """Whether the project has a network or any container of it joins one, and whether
-    any has a healthcheck (a module nobody needs is not imported: it would only add to
-    RSS)."""
+def _needs(root: StateRoot, project: str) -> Needs:
+    """Whether the project has a network or any container of it joins one, whether any
+    has a healthcheck, and whether any publishes a port."""
     networks = _has_network(root, project)
-    health = False
+    health = ports = False
     for cid in project_container_ids(root, project):
         try:
             record = read_record(root, cid)
@@ -83,7 +98,8 @@ def _needs(root: StateRoot, project: str) -> tuple[bool, bool]:
             continue  # being written or removed: the start will tell
         networks = networks or bool(record.networks)
         health = health or record.healthcheck is not None
-    return networks, health
+        ports = ports or bool(published(record))
+    return Needs(networks, health, ports)
 
 
 def _has_network(root: StateRoot, project: str) -> bool:

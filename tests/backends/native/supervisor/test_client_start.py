@@ -69,12 +69,14 @@ def test_shutdown_reaches_a_supervisor_still_being_prestarted(plain: Project) ->
 
 def test_warm_up_imports_only_what_the_project_needs(plain: Project) -> None:
     plain.add(("sleep", "1"))
-    assert warmup._needs(plain.root, plain.name) == (False, False)
+    assert warmup._needs(plain.root, plain.name) == (False, False, False)
     plain.add(("sleep", "1"), networks=(R.NetworkJoin("n1", {}, ("svc",)),))
-    assert warmup._needs(plain.root, plain.name) == (True, False)
+    assert warmup._needs(plain.root, plain.name) == (True, False, False)
     plain.add(("sleep", "1"), healthcheck=R.HealthcheckRecord(("CMD", "true")))
-    assert warmup._needs(plain.root, plain.name) == (True, True)
-    assert warmup._needs(plain.root, plain.name + "x") == (False, False)
+    assert warmup._needs(plain.root, plain.name) == (True, True, False)
+    assert warmup._needs(plain.root, plain.name + "x") == (False, False, False)
+    plain.add(("sleep", "1"), ports=(R.PortPublish(80, 0, "", "tcp", None),))
+    assert warmup._needs(plain.root, plain.name) == (True, True, True)
 
 
 def test_warm_up_sees_a_network_of_the_project_before_any_container(plain: Project) -> None:
@@ -82,17 +84,18 @@ def test_warm_up_sees_a_network_of_the_project_before_any_container(plain: Proje
     from composer.backends.labels import LABEL_PROJECT
     from composer.backends.native.state import write_json
 
-    assert warmup._needs(plain.root, plain.name) == (False, False)
+    assert warmup._needs(plain.root, plain.name) == (False, False, False)
     write_json(plain.root.network("other") / "network.json", {"labels": {LABEL_PROJECT: "x"}})
-    assert warmup._needs(plain.root, plain.name) == (False, False)
+    assert warmup._needs(plain.root, plain.name) == (False, False, False)
     net = plain.root.network(f"{plain.name}_default") / "network.json"
     write_json(net, {"labels": {LABEL_PROJECT: plain.name}})
-    assert warmup._needs(plain.root, plain.name) == (True, False)
+    assert warmup._needs(plain.root, plain.name) == (True, False, False)
 
 
 def test_warm_up_never_raises(plain: Project, monkeypatch: Any) -> None:
     monkeypatch.setattr(warmup, "MODULES", ("composer.no_such_module",))
     monkeypatch.setattr(warmup, "NETWORK_MODULES", ())
     monkeypatch.setattr(warmup, "HEALTH_MODULES", ())
+    monkeypatch.setattr(warmup, "PORT_MODULES", ())
     warmup.warm(plain.root, plain.name)  # logs and carries on
     warmup.start(plain.root, plain.name).join(30)
