@@ -30,9 +30,6 @@ from composer.backends.native.build import dockerfile as D
 from composer.backends.native.build import imageconfig as IC
 from composer.backends.native.build.cachefile import write_cache_json
 from composer.backends.native.build.context import BuildContext, ContextError
-from composer.backends.native.build.copying import make_dirs
-from composer.backends.native.build.layer import commit_upper
-from composer.backends.native.build.overlay import StepDirs, mounted, step_dirs
 from composer.backends.native.build.words import expand
 from composer.backends.native.images.store import ImageStore, StoredImage, chain_ids
 from composer.backends.native.state import read_json
@@ -40,7 +37,12 @@ from composer.backends.specs import BuildSpec
 from composer.errors import BackendError, ComposerError, NotFound
 
 if TYPE_CHECKING:
+    from composer.backends.native.build.overlay import StepDirs
     from composer.backends.native.runtime.spec import RootfsSpec
+
+# Mounting, copying and committing (overlay.py, copying.py, layer.py) are
+# imported by the first step that misses the cache: a build that is all
+# cache hits does not load them.
 
 Log = Callable[[str], None]
 
@@ -345,6 +347,8 @@ class Builder:
         """Run ``body`` on the step's overlay (mounted on the host) unless cached; commit."""
         if self._reuse(state, number):
             return
+        from composer.backends.native.build.overlay import mounted, step_dirs
+
         with step_dirs(self.store.root.tmp) as dirs:
             with mounted(
                 dirs.lowers(self._lower_dirs(state)), dirs.merged, dirs.upper, dirs.work
@@ -364,6 +368,8 @@ class Builder:
         return True
 
     def _commit_step(self, state: _Stage, dirs: StepDirs) -> None:
+        from composer.backends.native.build.layer import commit_upper
+
         layer = commit_upper(dirs.upper, dirs.base / "layer.tar")
         if layer.empty:
             self._remember(state.key, {"empty": True})
@@ -382,6 +388,8 @@ class Builder:
     def _workdir(self, state: _Stage, root: Path) -> None:
         fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
         try:
+            from composer.backends.native.build.copying import make_dirs
+
             make_dirs(fd, IC.workdir_of(state.config))
         finally:
             os.close(fd)
@@ -432,6 +440,7 @@ class Builder:
 
         if self._reuse(state, number):
             return
+        from composer.backends.native.build.overlay import step_dirs
         from composer.backends.native.runtime.spec import RootfsSpec
 
         with step_dirs(self.store.root.tmp) as dirs:
