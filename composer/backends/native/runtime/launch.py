@@ -41,8 +41,18 @@ from .users import UserError, resolve_in_root
 BeforeExec = Callable[[int], None]
 
 
-def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None) -> Launched:
+def launch(
+    spec: LaunchSpec,
+    stdio: Stdio,
+    before_exec: BeforeExec | None = None,
+    *,
+    die_with_parent: bool = False,
+) -> Launched:
     """Start ``spec``'s process; see the module docstring for the protocol.
+
+    ``die_with_parent``: PID 1 gets SIGKILL when the caller ends (a one-off
+    that the CLI process runs itself must not outlive it); never for what a
+    supervisor starts, whose containers outlive it.
 
     Everything the child runs after ``pivot_root`` must already be imported:
     the host's module paths are gone from its view by then.
@@ -77,7 +87,7 @@ def launch(spec: LaunchSpec, stdio: Stdio, before_exec: BeforeExec | None = None
             os.close(fd)
         raise
     if middle == 0:
-        _intermediate(spec, layout, stdio, go_r, go_w, rep_r, rep_w)  # never returns
+        _intermediate(spec, layout, stdio, go_r, go_w, rep_r, rep_w, die_with_parent)
     os.close(go_r)
     os.close(rep_w)
     pid = 0
@@ -154,8 +164,16 @@ def _reap(pid: int) -> None:
 
 
 def _intermediate(
-    spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, go_w: int, rep_r: int, rep_w: int
+    spec: LaunchSpec,
+    layout: Layout,
+    stdio: Stdio,
+    go_r: int,
+    go_w: int,
+    rep_r: int,
+    rep_w: int,
+    die_with_parent: bool,
 ) -> None:
+    """Never returns."""
     code = 1
     try:
         process.close_fds_except({go_r, rep_w, *stdio})
@@ -174,7 +192,7 @@ def _intermediate(
         syscalls.unshare(flags)
         child = os.fork()
         if child == 0:
-            _container(spec, layout, stdio, go_r, rep_w)  # never returns
+            _container(spec, layout, stdio, go_r, rep_w, die_with_parent)  # never returns
         report.send(rep_w, pid=child)
         code = 0
     except BaseException as exc:
@@ -183,7 +201,9 @@ def _intermediate(
         process.child_exit(code)
 
 
-def _container(spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, rep_w: int) -> None:
+def _container(
+    spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, rep_w: int, die_with_parent: bool
+) -> None:
     try:
         process.reset_signals()
         process.setup_stdio(*stdio, tty=spec.tty)
@@ -204,7 +224,8 @@ def _container(spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, rep_w:
         os.close(root_fd)
         if os.read(go_r, 1) != b"2":
             os._exit(1)
-        os.close(go_r)
+        if not die_with_parent:
+            os.close(go_r)
         args = (INIT_TARGET, "--", *spec.args) if spec.init else spec.args
         if not args:
             raise process.ChildFailure("config", "no command given and the image has none")
@@ -217,6 +238,8 @@ def _container(spec: LaunchSpec, layout: Layout, stdio: Stdio, go_r: int, rep_w:
             no_new_privileges=spec.no_new_privileges,
             use_seccomp=spec.seccomp == "default" and not spec.privileged,
             rlimits=spec.rlimits,
+            # The launching process holds the write end until the exec (module notes).
+            parent_fd=go_r if die_with_parent else -1,
         )
     except BaseException as exc:
         report.send_failure(rep_w, exc)

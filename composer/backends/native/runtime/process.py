@@ -19,6 +19,7 @@ import ctypes
 import fcntl
 import os
 import resource
+import select
 import signal
 import termios
 from collections.abc import Iterable, Sequence
@@ -153,8 +154,13 @@ def finish_and_exec(
     no_new_privileges: bool,
     use_seccomp: bool,
     rlimits: Iterable[Rlimit],
+    parent_fd: int = -1,
 ) -> None:
-    """Drop privileges, enter ``cwd``, exec ``args``; returns only by raising ``ChildFailure``."""
+    """Drop privileges, enter ``cwd``, exec ``args``; returns only by raising ``ChildFailure``.
+
+    ``parent_fd`` (a pipe end the launching process holds the other end of):
+    the process is to die with that process (``die_with_parent``).
+    """
     keep = caps.mask(capabilities)
     cap_names = tuple(capabilities)
     os.umask(0o022)  # Docker's (runc's) default, whatever the caller's
@@ -188,6 +194,8 @@ def finish_and_exec(
     here = os.getcwd()
     if not here.startswith("/"):
         raise ChildFailure("cwd", f"working directory {cwd} is outside the container's root")
+    if parent_fd >= 0:
+        die_with_parent(parent_fd)
     program = find_executable(args[0], env)
     syscalls.close_range_cloexec(3)
     environ = {}
@@ -203,6 +211,20 @@ def finish_and_exec(
         if kind == "not_found":
             raise ChildFailure(kind, f"{where}: no such file or directory", exc.errno or 0) from exc
         raise ChildFailure(kind, f"{where}: {exc.strerror}", exc.errno or 0) from exc
+
+
+def die_with_parent(parent_fd: int) -> None:
+    """SIGKILL when the parent ends; leave now if it already has.
+
+    Armed after the ids changed (a change of ids clears the setting) and
+    kept across the exec. A parent that died before the setting took effect
+    is seen as the hang-up of ``parent_fd``, whose write end only it held.
+    """
+    syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
+    poller = select.poll()
+    poller.register(parent_fd, select.POLLIN)
+    if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in poller.poll(0)):
+        os._exit(137)
 
 
 def with_home(env: Sequence[str], home: str) -> tuple[str, ...]:
