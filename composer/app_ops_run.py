@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from composer.app_ops import OneOff, Target, pick_container, select_containers
 from composer.errors import ExecutionError, NotFound, PlanError
@@ -80,6 +80,24 @@ class RunOptions:
     """With ``rm``: also remove the dependency containers this run created."""
 
 
+@runtime_checkable
+class RunsRemoved(Protocol):
+    """A backend that runs an attached ``--rm`` one-off in the calling process: created,
+    run with the streams attached and removed in one call (the native backend)."""
+
+    def run_removed(
+        self,
+        spec: ContainerSpec,
+        *,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+        tty: bool,
+    ) -> tuple[str, int]:
+        """The one-off's id and exit code, once it ended and was removed."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """The one-off container; ``exit_code`` is ``None`` when it was left running (``-d``)."""
@@ -107,12 +125,25 @@ def run(
 
         _require_services(project, [options.service])
     started = _prepare(backend, project, options, reporter, clock, parallel)
+    in_process = options.rm and not options.detach and isinstance(backend, RunsRemoved)
     try:
         spec = one_off_spec(backend, project, options, slug or secrets.token_hex(32))
-        container_id = backend.create_container(spec)
+        if isinstance(backend, RunsRemoved) and in_process:
+            container_id, code = backend.run_removed(
+                spec,
+                stdin=streams.stdin if options.interactive else None,
+                stdout=streams.stdout,
+                stderr=streams.stderr,
+                tty=options.tty,
+            )
+        else:
+            container_id = backend.create_container(spec)
     except BaseException:
         _remove_started(backend, options, started)
         raise
+    if in_process:
+        _remove_started(backend, options, started)
+        return RunResult(container_id, spec.name, code)
     if options.detach:
         backend.start_container(container_id)
         return RunResult(container_id, spec.name, None)

@@ -16,9 +16,11 @@ httpx, the runtime) are imported on first use, so building a backend for
 from __future__ import annotations
 
 import contextlib
+import os
 import signal as _signal
 import time
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from composer.backends.base import (
     BuildSpec,
@@ -78,6 +80,7 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
     # --- observe ------------------------------------------------------------------
 
     def observe(self, project: str, images: Sequence[ImageRef] = ()) -> ObservedState:
+        self._sweep_oneoffs()
         now = time.time()
         found = [
             _observe.observed_container(_observe.snapshot(self.root, r), now)
@@ -278,6 +281,27 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
         self.containers.remove(record, volumes=volumes)
         self._event(record, "destroy")
         self._tidy_project(record.project)
+
+    def run_removed(
+        self,
+        spec: ContainerSpec,
+        *,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+        tty: bool,
+    ) -> tuple[str, int]:
+        """``run --rm`` attached: created, run by this process and removed (``oneoff.py``)."""
+        from composer.backends.native.oneoff import run_removed
+
+        return run_removed(self, spec, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
+
+    def _sweep_oneoffs(self) -> None:
+        """One-offs whose CLI was killed are removed by the next command (``oneoff.py``)."""
+        if os.path.isdir(self.root.path / "oneoffs"):
+            from composer.backends.native.oneoff import sweep
+
+            sweep(self)
 
     def _remove_cgroup(self, record: ContainerRecord) -> None:
         """The removed container's cgroup goes with it, whatever is left inside (the
