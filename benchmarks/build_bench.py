@@ -18,14 +18,17 @@ alternating which tool goes first in each round, three ways:
 Prints medians, the load average and the issue's targets: cold no slower
 than docker, warm at most 30% of docker's warm time.
 
-composer's modules are byte-compiled first (``compileall``), as an
-installed package is, so that an environment with
-``PYTHONDONTWRITEBYTECODE=1`` does not time the compiler on every run;
-``--no-compile`` leaves that out. ``COMPOSER_SERVER`` is passed through
-(``COMPOSER_SERVER=0``: the plain process, no warm command server).
+composer's modules are byte-compiled first (``compileall``, and
+``PYTHONDONTWRITEBYTECODE`` is dropped for composer), as an installed
+package is, so that an environment with ``PYTHONDONTWRITEBYTECODE=1`` does
+not time the compiler on every run; ``--no-compile`` leaves that out.
+composer goes through its warm command server (a private one, waited for
+after a warm-up build) unless ``--no-server`` is given
+(``COMPOSER_SERVER=0``: every command in a process of its own).
 
     bash scripts/engines.sh start            # dockerd and bb:latest
     .venv/bin/python benchmarks/build_bench.py --rounds 5
+    .venv/bin/python benchmarks/build_bench.py --rounds 5 --no-server
 
 Not a test: the figures go into docs/benchmarks.md with the command used.
 """
@@ -42,6 +45,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.cmdserver_env import server_env, wait_until_served
 
 DOCKERFILE = """\
 FROM bb:latest
@@ -92,6 +98,11 @@ def main() -> None:
     parser.add_argument(
         "--no-compile", action="store_true", help="do not byte-compile composer first"
     )
+    parser.add_argument(
+        "--no-server",
+        action="store_true",
+        help="every composer command in a process of its own (COMPOSER_SERVER=0)",
+    )
     args = parser.parse_args()
     if not args.no_compile:
         import composer
@@ -104,51 +115,78 @@ def main() -> None:
     state = work / "state"
     ctx = work / "ctx"
     make_context(ctx)
-    env = {**os.environ, "COMPOSER_ROOT": str(state)}
-    archive = work / "bb.tar"
-    subprocess.run(["docker", "save", "-o", str(archive), "bb:latest"], check=True)
-    subprocess.run(
-        [args.composer, "--backend", "native", "image", "load", "-i", str(archive)],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    composer_build = [args.composer, "--backend", "native", "build"]
-    docker_build = ["docker", "build", "-q", "-t", "buildbench-app:latest", "."]
-    cases = ("cold", "warm", "touch")
-    results: dict[str, list[float]] = {f"{t}-{c}": [] for c in cases for t in "cd"}
-    edit = ctx / "src" / "part7.sh"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+    if not args.no_compile:
+        # A module edited since compileall is compiled once, not on every command.
+        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    python = str(Path(args.composer).with_name("python"))
     try:
-        for r in range(args.rounds):
-            order = ["composer", "docker"] if r % 2 == 0 else ["docker", "composer"]
-            for tool in order:
-                if tool == "composer":
-                    results["c-cold"].append(timed([*composer_build, "--no-cache"], ctx, env))
-                else:
-                    cold_cmd = [*docker_build[:2], "--no-cache", *docker_build[2:]]
-                    results["d-cold"].append(timed(cold_cmd, ctx, env))
-            edit.write_text(edit.read_text() + f"echo round {r}\n")
-            for tool in order:
-                if tool == "composer":
-                    results["c-warm"].append(timed(composer_build, ctx, env))
-                else:
-                    results["d-warm"].append(timed(docker_build, ctx, env))
-            for tool in order:
-                os.utime(edit)
-                if tool == "composer":
-                    results["c-touch"].append(timed(composer_build, ctx, env))
-                else:
-                    results["d-touch"].append(timed(docker_build, ctx, env))
+        with server_env(
+            {**base_env, "COMPOSER_ROOT": str(state)}, python, enabled=not args.no_server
+        ) as env:
+            results = rounds(args.rounds, args.composer, work, ctx, env)
     finally:
         subprocess.run(["docker", "rmi", "-f", "buildbench-app:latest"], capture_output=True)
         subprocess.run(["docker", "builder", "prune", "-f"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+    report(args, results, load_before, served=not args.no_server)
 
+
+def rounds(
+    count: int, composer: str, work: Path, ctx: Path, env: dict[str, str]
+) -> dict[str, list[float]]:
+    """Cold, warm and touch builds by both tools, alternating who goes first."""
+    archive = work / "bb.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), "bb:latest"], check=True)
+    subprocess.run(
+        [composer, "--backend", "native", "image", "load", "-i", str(archive)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    composer_build = [composer, "--backend", "native", "build"]
+    docker_build = ["docker", "build", "-q", "-t", "buildbench-app:latest", "."]
+    cases = ("cold", "warm", "touch")
+    results: dict[str, list[float]] = {f"{t}-{c}": [] for c in cases for t in "cd"}
+    edit = ctx / "src" / "part7.sh"
+    timed(composer_build, ctx, env)  # warm-up: starts the command server, if any
+    timed(docker_build, ctx, env)
+    wait_until_served([composer, "--backend", "native", "config", "-q"], ctx, env)
+    for r in range(count):
+        order = ["composer", "docker"] if r % 2 == 0 else ["docker", "composer"]
+        for tool in order:
+            if tool == "composer":
+                results["c-cold"].append(timed([*composer_build, "--no-cache"], ctx, env))
+            else:
+                cold_cmd = [*docker_build[:2], "--no-cache", *docker_build[2:]]
+                results["d-cold"].append(timed(cold_cmd, ctx, env))
+        edit.write_text(edit.read_text() + f"echo round {r}\n")
+        for tool in order:
+            if tool == "composer":
+                results["c-warm"].append(timed(composer_build, ctx, env))
+            else:
+                results["d-warm"].append(timed(docker_build, ctx, env))
+        for tool in order:
+            os.utime(edit)
+            if tool == "composer":
+                results["c-touch"].append(timed(composer_build, ctx, env))
+            else:
+                results["d-touch"].append(timed(docker_build, ctx, env))
+    return results
+
+
+def report(
+    args: argparse.Namespace,
+    results: dict[str, list[float]],
+    load_before: tuple[float, float, float],
+    *,
+    served: bool,
+) -> None:
     load_after = os.getloadavg()
     med = {k: statistics.median(v) for k, v in results.items()}
-    server = os.environ.get("COMPOSER_SERVER", "(unset)")
+    server = "command server" if served else "COMPOSER_SERVER=0"
     compiled = "no" if args.no_compile else "yes"
-    print(f"rounds: {args.rounds}, COMPOSER_SERVER={server}, byte-compiled: {compiled}")
+    print(f"rounds: {args.rounds}, {server}, byte-compiled: {compiled}")
     print(
         "load average (1, 5, 15 min): before "
         + " ".join(f"{x:.2f}" for x in load_before)
