@@ -6,7 +6,10 @@ bridge and rules exist (so ``remove`` can always clean up after a crash),
 and an endpoint's address is reserved before its veth exists and released
 after the veth is gone. Locks: ``networks`` for creating and removing
 networks (subnets are chosen under it), ``network-<name>`` for one
-network's addresses and endpoints.
+network's addresses and endpoint records — not for the veths themselves:
+``connect`` plumbs after reserving the addresses and checks, when it writes
+the record, that the network was not removed meanwhile; ``disconnect``
+deletes the veth before it takes the lock to free the addresses.
 """
 
 from __future__ import annotations
@@ -257,42 +260,66 @@ class NetworkManager:
             ip = book.allocate(rec.ipv4, container_id, att.ipv4_address) if rec.ipv4 else None
             ip6 = book.allocate(rec.ipv6, container_id, att.ipv6_address) if rec.ipv6 else None
             book.save()
-            try:
-                ifname, mac = br.plumb(target, br.Plumbing(
-                    host_ifname=host_if, bridge=rec.bridge, mtu=rec.mtu,
-                    ifname=att.interface_name, mac=att.mac_address,
-                    ipv4=(ip, rec.ipv4.prefixlen) if ip and rec.ipv4 else None,
-                    ipv6=(ip6, rec.ipv6.prefixlen) if ip6 and rec.ipv6 else None,
-                    gateway=rec.gateway, gateway6=rec.ipv6.gateway if rec.ipv6 else None,
-                    default_route=not rec.internal,
-                ))  # fmt: skip
-            except BaseException:
-                book.release(container_id)
-                book.save()
-                raise
-            all_names = _unique([*names, *att.aliases, container_id[:12]])
-            ep = Endpoint(
-                ip=ip, ipv6=ip6, mac=mac, ifname=ifname, gateway=rec.gateway,
-                gateway6=rec.ipv6.gateway if rec.ipv6 else None,
-                prefixlen=rec.ipv4.prefixlen if rec.ipv4 else None,
-                prefixlen6=rec.ipv6.prefixlen if rec.ipv6 else None,
-                network=name, container_id=container_id, host_ifname=host_if,
-                names=tuple(all_names), dns=tuple(dns),
-            )  # fmt: skip
+        # The veth is made without the lock, so that the containers of an ``up`` are
+        # plumbed side by side; only the addresses and the record are decided under it.
+        try:
+            ifname, mac = br.plumb(target, br.Plumbing(
+                host_ifname=host_if, bridge=rec.bridge, mtu=rec.mtu,
+                ifname=att.interface_name, mac=att.mac_address,
+                ipv4=(ip, rec.ipv4.prefixlen) if ip and rec.ipv4 else None,
+                ipv6=(ip6, rec.ipv6.prefixlen) if ip6 and rec.ipv6 else None,
+                gateway=rec.gateway, gateway6=rec.ipv6.gateway if rec.ipv6 else None,
+                default_route=not rec.internal,
+            ))  # fmt: skip
+        except BaseException:
+            with self._net_lock(name):
+                if self._same(name, rec):
+                    self._release(name, container_id)
+            raise
+        all_names = _unique([*names, *att.aliases, container_id[:12]])
+        ep = Endpoint(
+            ip=ip, ipv6=ip6, mac=mac, ifname=ifname, gateway=rec.gateway,
+            gateway6=rec.ipv6.gateway if rec.ipv6 else None,
+            prefixlen=rec.ipv4.prefixlen if rec.ipv4 else None,
+            prefixlen6=rec.ipv6.prefixlen if rec.ipv6 else None,
+            network=name, container_id=container_id, host_ifname=host_if,
+            names=tuple(all_names), dns=tuple(dns),
+        )  # fmt: skip
+        with self._net_lock(name):
+            if not self._same(name, rec):  # removed (and maybe made again) meanwhile
+                br.delete_link(host_if)
+                raise NotFound(f"network {name} was removed while a container was joining it",
+                               "run `composer up` again")  # fmt: skip
             write_json(path, ep.to_json())
         return ep
 
+    def _same(self, name: str, rec: NetworkRecord) -> bool:
+        """Whether network ``name`` is still the one of ``rec`` (caller holds its lock)."""
+        now = self.get(name)
+        return now is not None and now.id == rec.id
+
+    def _release(self, name: str, container_id: str) -> None:
+        """Free the container's addresses on ``name`` (caller holds its lock)."""
+        book = AddressBook(self._dir(name) / "ipam.json")
+        book.release(container_id)
+        book.save()
+
     def disconnect(self, name: str, container_id: str) -> None:
-        """Remove the container's veth, address and endpoint record (nothing to do is fine)."""
+        """Remove the container's veth, address and endpoint record (nothing to do is fine).
+
+        The veth goes first and without the lock (deleting a link waits for the
+        kernel, tens of milliseconds when a whole stack stops); the address is
+        released after it, under the lock.
+        """
         path = self._endpoint_path(name, container_id)
+        rec = self.get(name)
+        if rec is None:
+            return
+        br.unplumb(host_ifname(rec.id, container_id))
         with self._net_lock(name):
-            rec = self.get(name)
-            if rec is None:
+            if not self._same(name, rec):
                 return
-            br.unplumb(host_ifname(rec.id, container_id))
-            book = AddressBook(self._dir(name) / "ipam.json")
-            book.release(container_id)
-            book.save()
+            self._release(name, container_id)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 

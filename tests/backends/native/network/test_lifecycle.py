@@ -233,3 +233,47 @@ def test_two_processes_connecting_at_once(manager: NetworkManager, netns: Any, u
     eps = manager.endpoints(rec.name)
     assert len(eps) == 8 and len({e.ip for e in eps}) == 8
     assert all(link_exists(e.host_ifname) for e in eps)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_network_removed_while_a_container_joins_it(
+    manager: NetworkManager, netns: Any, uid: str, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """``connect`` makes the veth without the network's lock: a ``remove`` that comes in
+    meanwhile wins, the join fails, and nothing of either is left behind."""
+    from composer.backends.native.network import bridge
+
+    rec = manager.create(spec(f"t{uid}_gone"))
+    ns = netns()
+    real_plumb = bridge.plumb
+
+    def racing_plumb(target: Any, p: Any) -> Any:
+        if when == "before":
+            manager.remove(rec.name)
+            return real_plumb(target, p)
+        got = real_plumb(target, p)
+        manager.remove(rec.name)
+        return got
+
+    monkeypatch.setattr(bridge, "plumb", racing_plumb)
+    cid = f"{uid}".ljust(64, "e")
+    with pytest.raises(NotFound):
+        manager.connect(rec.name, ns.path, cid, names=["x"])
+    assert manager.get(rec.name) is None
+    assert not manager.root.network(rec.name).exists()  # no ipam.json written back
+    assert not link_exists(host_ifname(rec.id, cid))
+    assert not link_exists(rec.bridge)
+
+
+def test_disconnect_deletes_the_veth_then_frees_the_address(
+    manager: NetworkManager, netns: Any, uid: str
+) -> None:
+    rec = manager.create(spec(f"t{uid}_free"))
+    a, b = f"{uid}".ljust(64, "a"), f"{uid}".ljust(64, "b")
+    ep = manager.connect(rec.name, netns().path, a, names=["a"])
+    manager.disconnect(rec.name, a)
+    assert not link_exists(ep.host_ifname)
+    assert manager.endpoint(rec.name, a) is None
+    assert AddressBook(manager.root.network(rec.name) / "ipam.json").entries == {}
+    assert manager.connect(rec.name, netns().path, b, names=["b"]).ip == ep.ip
+    manager.disconnect(rec.name, a)  # again: nothing to do
