@@ -24,7 +24,9 @@ package is, so that an environment with ``PYTHONDONTWRITEBYTECODE=1`` does
 not time the compiler on every run; ``--no-compile`` leaves that out.
 composer goes through its warm command server (a private one, waited for
 after a warm-up build) unless ``--no-server`` is given
-(``COMPOSER_SERVER=0``: every command in a process of its own).
+(``COMPOSER_SERVER=0``: every command in a process of its own). The
+code measured is a copy of HEAD's ``composer/`` (``--live-tree``: the
+checkout as it is while the benchmark runs).
 
     bash scripts/engines.sh start            # dockerd and bb:latest
     .venv/bin/python benchmarks/build_bench.py --rounds 5
@@ -103,12 +105,12 @@ def main() -> None:
         action="store_true",
         help="every composer command in a process of its own (COMPOSER_SERVER=0)",
     )
+    parser.add_argument(
+        "--live-tree",
+        action="store_true",
+        help="run the checkout's files as they are, not a copy of HEAD's composer/",
+    )
     args = parser.parse_args()
-    if not args.no_compile:
-        import composer
-
-        package = str(Path(composer.__file__).parent)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
     load_before = os.getloadavg()
 
     work = Path(tempfile.mkdtemp(prefix="buildbench-"))
@@ -116,7 +118,16 @@ def main() -> None:
     ctx = work / "ctx"
     make_context(ctx)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+    if not args.live_tree:
+        code, args.commit = snapshot_code(work)
+        base_env["PYTHONPATH"] = str(code)
+        package = code / "composer"
+    else:
+        import composer
+
+        package, args.commit = Path(composer.__file__).parent, "the live tree"
     if not args.no_compile:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
         # A module edited since compileall is compiled once, not on every command.
         base_env.pop("PYTHONDONTWRITEBYTECODE", None)
     python = str(Path(args.composer).with_name("python"))
@@ -130,6 +141,29 @@ def main() -> None:
         subprocess.run(["docker", "builder", "prune", "-f"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
     report(args, results, load_before, served=not args.no_server)
+
+
+def snapshot_code(work: Path) -> tuple[Path, str]:
+    """HEAD's ``composer/`` copied under ``work`` (it goes first on ``PYTHONPATH``).
+
+    Files that others edit in the checkout while the benchmark runs would
+    otherwise change the code under measurement between rounds (and make
+    the command server restart when it notices).
+    """
+    repo = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "HEAD", "composer"], capture_output=True, check=True
+    ).stdout
+    dest = work / "code"
+    dest.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest, commit
 
 
 def rounds(
@@ -186,7 +220,7 @@ def report(
     med = {k: statistics.median(v) for k, v in results.items()}
     server = "command server" if served else "COMPOSER_SERVER=0"
     compiled = "no" if args.no_compile else "yes"
-    print(f"rounds: {args.rounds}, {server}, byte-compiled: {compiled}")
+    print(f"rounds: {args.rounds}, {server}, byte-compiled: {compiled}, code: {args.commit}")
     print(
         "load average (1, 5, 15 min): before "
         + " ".join(f"{x:.2f}" for x in load_before)
