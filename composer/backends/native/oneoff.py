@@ -137,7 +137,7 @@ def _resolved_launch(
 
 def _launch(run: _Run, launch: LaunchSpec, stdio: Stdio) -> Launched:
     """PID 1 started (dying with this process), networks joined, ``state.json`` running."""
-    from composer.backends.native.oneoff_dns import ensure_served
+    from composer.backends.native.oneoff_dns import serve
     from composer.backends.native.runtime.launch import launch as runtime_launch
 
     backend, record, glue = run.backend, run.record, run.glue
@@ -148,7 +148,7 @@ def _launch(run: _Run, launch: LaunchSpec, stdio: Stdio) -> Launched:
         glue.join(record, pid)
         backend._write_own_hosts(record)
         if not record.ports:
-            run.responders.extend(ensure_served(backend, record))
+            run.responders.extend(serve(backend, record))
 
     run.launched = runtime_launch(launch, stdio, before_exec=before_exec, die_with_parent=True)
     ports: tuple[Any, ...] = ()

@@ -1,58 +1,144 @@
-"""DNS for a one-off the CLI process runs: a responder only where nobody answers yet.
+"""DNS for a one-off the CLI process runs: its networks answered for as long as it runs.
 
-The container's ``nameserver`` is its first network's gateway. When the
-project's supervisor (or another project's, on a shared network) already
-answers there, its responder reads the same endpoint records and knows the
-one-off's names too: nothing is started. Otherwise the CLI serves the
-network itself for as long as the one-off runs (``DnsResponder``, whose
-sockets share the port with ``SO_REUSEPORT``, so a supervisor starting
-meanwhile can still bind next to it).
+The container's ``nameserver`` is its first network's gateway. A supervisor
+may answer there already, but it stops when its own containers on that
+network do, which need not wait for the one-off; so the CLI serves each of
+the one-off's networks itself, next to any other responder (the sockets use
+``SO_REUSEPORT``, as the supervisor's do, and every responder reads the same
+endpoint records, so it does not matter which one a query reaches).
+
+Most one-offs never ask: the sockets are bound before the container runs,
+but dnslib (and the resolver around it) is loaded only when the first query
+arrives, which waits in the socket's queue meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import os
+import select
 import socket
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from composer.backends.native.backend import NativeBackend
+    from composer.backends.native.network.dns import DnsResponder
     from composer.backends.native.supervisor.records import ContainerRecord
 
 PORT = 53
 
 
-def served(address: str, port: int = PORT) -> bool:
-    """Whether a responder already listens on ``address:port`` (UDP).
-
-    Binding without ``SO_REUSEPORT`` fails with ``EADDRINUSE`` exactly when
-    some socket holds the address; the probe socket is closed at once.
-    """
+def bind(address: str, kind: int, port: int = PORT) -> socket.socket:
+    """A socket on ``address:port`` sharing the port with the other responders there."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as probe:
+    sock = socket.socket(family, kind | socket.SOCK_CLOEXEC)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((address, port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(16)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class LazyResponder:
+    """A network's responder whose sockets are bound now and served from the first query."""
+
+    def __init__(self, responder: DnsResponder, port: int = PORT) -> None:
+        self.responder = responder
+        self.sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._servers: list[Any] = []
+        self._stopped = False
         try:
-            probe.bind((address, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return True
+            for address in responder.addresses:
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    self.sockets.append(bind(address, kind, port))
+        except BaseException:
+            self._close()
             raise
-    return False
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        threading.Thread(target=self._wait, name="oneoff-dns", daemon=True).start()
 
-
-def ensure_served(backend: NativeBackend, record: ContainerRecord) -> list[Any]:
-    """Start a responder for each of the record's networks nobody serves; the started ones."""
-    started: list[Any] = []
-    for join in record.networks:
-        net = backend.networks.get(join.network)
-        if net is None or not net.gateway:
-            continue
-        with contextlib.suppress(OSError):
-            if served(net.gateway):
-                continue
+    def _wait(self) -> None:
         try:
-            started.append(backend.networks.dns_responder(join.network).start())
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
+            ready, _, _ = select.select([*(s.fileno() for s in self.sockets), self._wake_r], [], [])
+        except (OSError, ValueError):
+            return
+        if self._wake_r in ready:
+            return
+        self._serve()
+
+    def _serve(self) -> None:
+        from dnslib.server import DNSLogger, DNSServer, TCPServer, UDPServer
+
+        from composer.backends.native.network.dns import _Resolver
+
+        logger = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+        resolver = _Resolver(self.responder)  # the supervisor's answers, to the letter
+        with self._lock:
+            if self._stopped:
+                return
+            for sock in self.sockets:
+                base = UDPServer if sock.type == socket.SOCK_DGRAM else TCPServer
+                host, port = sock.getsockname()[:2]
+                server = DNSServer(resolver, address=host, port=port, logger=logger,
+                                   server=_adopting(base, sock))  # fmt: skip
+                self._servers.append(server)
+                server.start_thread()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            servers, self._servers = self._servers, []
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.server.shutdown()
+        self._close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+def _adopting(base: Any, sock: socket.socket) -> Any:
+    """``base`` (a dnslib socketserver class) serving the already bound ``sock``."""
+
+    class Adopting(base):  # type: ignore[misc]
+        socket: Any
+        server_address: Any
+
+        def server_bind(self) -> None:
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()
+
+        def server_activate(self) -> None:
+            pass  # a stream socket listens already
+
+    return Adopting
+
+
+def serve(backend: NativeBackend, record: ContainerRecord) -> list[LazyResponder]:
+    """A lazy responder on each of the record's networks (those with a gateway)."""
+    started: list[LazyResponder] = []
+    try:
+        for join in record.networks:
+            net = backend.networks.get(join.network)
+            if net is None or not net.gateway:
+                continue
+            started.append(LazyResponder(backend.networks.dns_responder(join.network)))
+    except BaseException:
+        for responder in started:
+            responder.stop()
+        raise
     return started
