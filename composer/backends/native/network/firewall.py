@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from composer.errors import BackendError, Unavailable
@@ -89,24 +90,30 @@ class Firewall:
         self.backend = backend
 
     def add(self, net: NetworkRules, *, fresh: bool = False) -> None:
-        """Install the network's rules; unless ``fresh`` (a new id), old ones are dropped first."""
+        """Install the network's rules; unless ``fresh`` (a new id), old ones are dropped first.
+
+        With nft, our table and the accept rules in Docker's ``FORWARD`` chain are
+        written side by side (two tools, each one process or two).
+        """
         enable_forwarding(net.subnet6 is not None)
         if not fresh:
             self.remove(net.id)  # idempotent: a retried create never doubles rules
         if self.backend == "nft":
-            _run(["nft", "-f", "-"], stdin=self._nft_script(net))
+            side_by_side(
+                lambda: _run(["nft", "-f", "-"], stdin=self._nft_script(net)),
+                lambda: self._docker_compat(net, add=True),
+            )
         else:
             self._ipt_add(net)  # its chain comes first in FORWARD and accepts on its own
-            return
-        self._docker_compat(net, add=True)
 
     def remove(self, network_id: str) -> None:
         if self.backend == "nft":
-            self._nft_remove(network_id)
+            side_by_side(
+                lambda: self._nft_remove(network_id),
+                lambda: self._docker_compat(None, add=False, network_id=network_id),
+            )
         else:
             self._ipt_remove(network_id)
-            return
-        self._docker_compat(None, add=False, network_id=network_id)
 
     def rules(self, network_id: str) -> list[str]:
         """The rules tagged for this network, as text (for inspection and tests)."""
@@ -228,13 +235,13 @@ class Firewall:
         if not shutil.which("iptables"):
             return
         for ipt in ("iptables", "ip6tables"):
-            if not _chain_exists(ipt, "filter", "FORWARD"):
-                continue
-            if not add:
+            if not add:  # one listing: a missing chain lists nothing
                 _delete_tagged(ipt, "filter", "FORWARD", tag(network_id))
                 continue
             assert n is not None
             if ipt == "ip6tables" and not n.subnet6:
+                continue
+            if not _chain_exists(ipt, "filter", "FORWARD"):
                 continue
             c = f"-m comment --comment {tag(n.id)}"
             script = (
@@ -254,6 +261,28 @@ class Firewall:
             listing = _run([ipt, "-t", "filter", "-S", "FORWARD"], check=False)
             out += [line for line in listing.splitlines() if t in line]
         return out
+
+
+def side_by_side(*steps: Callable[[], object]) -> None:
+    """Run ``steps`` at once (each on a thread but the last); the first failure is raised
+    once all have ended."""
+    errors: list[BaseException] = []
+
+    def guarded(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(s,), daemon=True) for s in steps[:-1]]
+    for t in threads:
+        t.start()
+    if steps:
+        guarded(steps[-1])
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _chain_exists(ipt: str, table: str, chain: str) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from composer.backends.native.network import bridge as br
 from composer.backends.native.network.dns import DnsResponder
-from composer.backends.native.network.firewall import Firewall, NetworkRules
+from composer.backends.native.network.firewall import Firewall, NetworkRules, side_by_side
 from composer.backends.native.network.ipam import AddressBook, IPNetwork, plan_subnets
 from composer.backends.native.network.records import Endpoint, NetworkRecord
 from composer.backends.native.state import StateRoot, locked_file, read_json, write_json
@@ -168,8 +168,11 @@ class NetworkManager:
             write_json(self._record_path(spec.name), rec.to_json())
             try:
                 addrs = [(s.gateway, s.prefixlen) for s in (v4_sub, v6_sub) if s]
-                br.ensure_bridge(bridge, mtu, addrs)
-                self.firewall.add(self._rules(rec), fresh=True)
+                # side by side: the rules name the bridge, they do not need it to exist
+                side_by_side(
+                    lambda: br.ensure_bridge(rec.bridge, mtu, addrs),
+                    lambda: self.firewall.add(self._rules(rec), fresh=True),
+                )
             except BaseException:
                 with contextlib.suppress(Exception):  # the first failure is the one to report
                     self._teardown(rec)
@@ -182,15 +185,9 @@ class NetworkManager:
                             rec.internal, masquerade)  # fmt: skip
 
     def _teardown(self, rec: NetworkRecord) -> None:
-        """Delete rules and bridge, then the record; a failed step keeps the record for a retry."""
-        errors: list[Exception] = []
-        for step in (lambda: self.firewall.remove(rec.id), lambda: br.delete_link(rec.bridge)):
-            try:
-                step()
-            except Exception as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        """Delete rules and bridge (side by side), then the record; a failed step keeps the
+        record for a retry."""
+        side_by_side(lambda: self.firewall.remove(rec.id), lambda: br.delete_link(rec.bridge))
         shutil.rmtree(self._dir(rec.name), ignore_errors=True)
 
     def remove(self, name: str) -> None:

@@ -114,3 +114,21 @@ def test_egress_is_masqueraded_and_internal_has_none(
     e = netns()
     m.connect(plain.name, e.path, f"{uid}e", NetworkAttachment(plain.name))
     assert e.prog("tcp", "198.51.100.2", "8080").returncode == 1
+
+
+def test_side_by_side_runs_every_step_and_raises_the_first_failure() -> None:
+    from composer.backends.native.network.firewall import side_by_side
+    from composer.errors import BackendError
+
+    ran: list[str] = []
+
+    def fail(name: str) -> None:
+        ran.append(name)
+        raise BackendError(f"{name} failed")
+
+    side_by_side(lambda: ran.append("a"), lambda: ran.append("b"))
+    assert sorted(ran) == ["a", "b"]
+    ran.clear()
+    with pytest.raises(BackendError, match="x failed"):
+        side_by_side(lambda: fail("x"), lambda: ran.append("after"))
+    assert sorted(ran) == ["after", "x"]  # the other step still ran to its end
