@@ -15,7 +15,8 @@ CLI (``launch(die_with_parent=True)``), so a CLI killed with SIGKILL leaves
 no running container behind; the leftovers (record, endpoints, cgroup) are
 found through the owner file ``<root>/oneoffs/<id>.json`` (the CLI's pid and
 start time) and removed by the next command that observes a project
-(``sweep``).
+(``sweep``). The one-off's own files are written without fsync
+(``state.transient_writes``): they do not outlive the call.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from composer.backends.native import observe as _observe
-from composer.backends.native.state import read_json
+from composer.backends.native.state import read_json, transient_writes
 from composer.backends.native.supervisor.records import (
     ContainerRecord,
     ContainerRunState,
@@ -75,31 +76,37 @@ def run_removed(
     """Create, run and remove the one-off of ``spec``; its id and exit code (128+signal)."""
     from composer.backends.native.oneoff_io import relay
 
-    record, launch = _create(backend, spec)
+    with transient_writes(backend.root.path / "containers"):
+        record, launch = _create(backend, spec)
     run = _Run(backend, record)
-    try:
-        _own(backend, record)
-        backend._event(record, "create")
-        launch = _resolved_launch(backend, record, launch)
-        if record.networks:
-            from composer.backends.native.supervisor.netglue import NetGlue
+    own = [
+        backend.root.container(record.id),
+        *(backend.networks.endpoints_dir(j.network) / f"{record.id}.json" for j in record.networks),
+    ]
+    with transient_writes(*own):
+        try:
+            _own(backend, record)
+            backend._event(record, "create")
+            launch = _resolved_launch(backend, record, launch)
+            if record.networks:
+                from composer.backends.native.supervisor.netglue import NetGlue
 
-            run.glue = NetGlue(backend.root)
-        code = relay(
-            lambda stdio: _launch(run, launch, stdio),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            tty=tty,
-        )
-        _exited(backend, record, code)
-        return record.id, code
-    finally:
-        cgroup = run.launched.cgroup_path if run.launched is not None else _cgroup_of(record)
-        for responder in run.responders:
-            with contextlib.suppress(Exception):
-                responder.stop()
-        remove(backend, record, cgroup, run.glue)
+                run.glue = NetGlue(backend.root)
+            code = relay(
+                lambda stdio: _launch(run, launch, stdio),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                tty=tty,
+            )
+            _exited(backend, record, code)
+            return record.id, code
+        finally:
+            cgroup = run.launched.cgroup_path if run.launched is not None else _cgroup_of(record)
+            for responder in run.responders:
+                with contextlib.suppress(Exception):
+                    responder.stop()
+            remove(backend, record, cgroup, run.glue)
 
 
 def _create(backend: NativeBackend, spec: ContainerSpec) -> tuple[ContainerRecord, LaunchSpec]:

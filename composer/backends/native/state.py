@@ -5,7 +5,9 @@ the per-project supervisors, so two rules hold everywhere:
 
 * every write is atomic (``atomic_write``: a temporary file in the same
   directory, fsync'd, then renamed over the target), so a reader never sees
-  half a record and a crash never leaves one;
+  half a record and a crash never leaves one (files that will not outlive
+  the call writing them — a ``run --rm`` one-off's — skip the fsync, see
+  ``transient_writes``);
 * a change that reads, decides and writes holds an exclusive ``flock`` on a
   lock file for its scope (``locked``), so two processes never interleave.
 
@@ -29,6 +31,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +118,29 @@ def locked_file(path: Path, *, shared: bool = False) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+_TRANSIENT: ContextVar[tuple[str, ...]] = ContextVar("transient_writes", default=())
+
+
+@contextlib.contextmanager
+def transient_writes(*paths: Path) -> Iterator[None]:
+    """Writes at or below ``paths`` skip the fsync while the block runs (in this context).
+
+    For files removed before the call that writes them returns (a ``run --rm``
+    one-off's record, ``/etc`` files and endpoint): still atomic for readers;
+    a crash may lose them, but they were about to go anyway.
+    """
+    token = _TRANSIENT.set((*_TRANSIENT.get(), *(str(p) for p in paths)))
+    try:
+        yield
+    finally:
+        _TRANSIENT.reset(token)
+
+
+def _durable(path: Path) -> bool:
+    text = str(path)
+    return not any(text == p or text.startswith(p.rstrip("/") + "/") for p in _TRANSIENT.get())
+
+
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new bytes, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +149,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if _durable(path):
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
