@@ -185,8 +185,9 @@ def _host_links() -> set[str]:
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line}
 
 
-def assert_nothing_left(project: Project, container_id: str) -> None:
-    """The one-off's directory, owner file, endpoints, cgroups and mounts are all gone."""
+def assert_nothing_left(project: Project, container_id: str, *, logged: bool = True) -> None:
+    """The one-off's directory, owner file, endpoints, cgroups and mounts are all gone
+    (and, while the project has an event log, its last event is ``destroy``)."""
     root = project.root
     assert not (root / "containers" / container_id).exists()
     assert not list((root / "oneoffs").glob(f"{container_id}*"))
@@ -198,7 +199,8 @@ def assert_nothing_left(project: Project, container_id: str) -> None:
     for record in (root / "networks").glob("*/network.json"):
         network_id = json.loads(record.read_text())["id"]
         assert host_ifname(network_id, container_id) not in links
-    assert project.actions(container_id)[-1] == "destroy"
+    if logged:
+        assert project.actions(container_id)[-1] == "destroy"
 
 
 @pytest.fixture(scope="module")
@@ -375,3 +377,15 @@ def test_without_rm_the_exited_container_stays(project: Project) -> None:
     assert "stdout F kept" in (project.root / "containers" / cid / "container.log").read_text()
     assert project.cli("down", "-t", "0").code == 0
     assert project.ps() == []
+
+
+def test_down_removes_a_one_off_the_cli_is_running(project: Project) -> None:
+    proc = project.popen("run", "--rm", "-T", "--no-deps", "app", "sleep", "300")
+    cid, state = project.running_one_off()
+    pid, start = int(str(state["pid"])), int(str(state["pid_start_time"]))
+    down = project.cli("down", "-t", "0")
+    assert down.code == 0, down.err
+    assert proc.wait(timeout=60) == 137  # its cgroup was killed under it
+    assert not _alive(pid, start)
+    assert project.ps() == []
+    assert_nothing_left(project, cid, logged=False)  # down took the event log too

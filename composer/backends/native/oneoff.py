@@ -8,9 +8,11 @@ before the call returns: its network endpoints (veth, address, DNS record),
 its cgroup, its directory (overlay upper/work, record, state) and its
 anonymous volumes.
 
-While it runs, ``state.json`` says ``running`` with PID 1's pid, so ``ps``
-lists it like any other container, and ``kill``/``stop`` work through a
-supervisor (which adopts the running process on start). PID 1 dies with the
+While it runs, ``state.json`` says ``running`` with PID 1's pid, so ``ps -a``,
+``top``, ``port`` and ``wait`` see it like any other container; no
+supervisor tracks it (signals reach it through the CLI, and ``down`` or
+``rm -f`` remove it by killing its cgroup, which ends the CLI's wait with
+137). PID 1 dies with the
 CLI (``launch(die_with_parent=True)``), so a CLI killed with SIGKILL leaves
 no running container behind; the leftovers (record, endpoints, cgroup) are
 found through the owner file ``<root>/oneoffs/<id>.json`` (the CLI's pid and
