@@ -110,6 +110,11 @@ def main() -> None:
         action="store_true",
         help="run the checkout's files as they are, not a copy of HEAD's composer/",
     )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        help="a directory holding another composer/ to measure (before/after comparisons)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
 
@@ -118,7 +123,11 @@ def main() -> None:
     ctx = work / "ctx"
     make_context(ctx)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
-    if not args.live_tree:
+    if args.code is not None:
+        code, args.commit = args.code.resolve(), str(args.code)
+        base_env["PYTHONPATH"] = str(code)
+        package = code / "composer"
+    elif not args.live_tree:
         code, args.commit = snapshot_code(work)
         base_env["PYTHONPATH"] = str(code)
         package = code / "composer"
