@@ -183,7 +183,6 @@ def _prepare(
 
     Returns the containers the plan created (name to id), in creation order.
     """
-    from composer.planner.executor import execute
     from composer.planner.options import UpOptions
     from composer.planner.reconcile import reconcile
     from composer.planner.specs import image_ref
@@ -210,7 +209,9 @@ def _prepare(
         now=clock.now(),
     )
     created: dict[str, str] = {}
-    if plan.steps:
+    if plan.steps:  # the executor's imports are paid only when there is something to do
+        from composer.planner.executor import execute
+
         result = execute(plan, backend, reporter, parallel=parallel, clock=clock)
         created = dict(result.containers)
         try:
