@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import socket
 
 _BOOT_FAILED = 70
+_INTERRUPTED = 130  # what a shell reports for a process ended by Ctrl-C
 
 
 def _text_stream(fd: int, reading: bool, like: TextIO | None) -> TextIO:
@@ -99,6 +100,8 @@ def run_request(
         _become_caller(request, fds)
         conn.settimeout(None)
         threading.Thread(target=_relay_signals, args=(conn, finished), daemon=True).start()
+    except KeyboardInterrupt:  # Ctrl-C before the command began
+        os._exit(_INTERRUPTED)
     except BaseException as error:
         os.write(2, f"composer: could not take over the command: {error}\n".encode())
         os._exit(_BOOT_FAILED)
@@ -106,12 +109,19 @@ def run_request(
 
     try:
         code = run_process(list(request.argv[1:]), commands)
+    except KeyboardInterrupt:  # before the command's own handling began
+        code = _INTERRUPTED
     except BaseException:
         code = 1
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     finished.set()
+    _leave(conn, code)
+
+
+def _leave(conn: socket.socket, code: int) -> NoReturn:
+    """Tell the client the exit code (the server only knows of deaths by signal)."""
     with contextlib.suppress(OSError):
         conn.sendall(protocol.exit_message(code))
     os._exit(code)

@@ -146,24 +146,32 @@ def test_the_server_is_not_used_when_turned_off(server_dir: Path, project: Path)
     assert SERVED not in result.stderr
 
 
-def test_ctrl_c_reaches_the_command_and_its_exit_code_comes_back(
-    server_dir: Path, project: Path, tmp_path: Path
-) -> None:
-    env = _warm(server_dir, project)
-    env["COMPOSER_ROOT"] = str(tmp_path / "root")
+def _served_events(
+    server_dir: Path, project: Path, root: Path, output: int
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start ``events`` (it runs until interrupted) through the server.
+
+    Returns the client, the server's child running it, and the server.
+    """
+    env = {**_warm(server_dir, project), "COMPOSER_ROOT": str(root)}
     server = _server_pid(server_dir)
-    # ``events`` runs until interrupted.
     client = subprocess.Popen(
         [sys.executable, "-m", "composer", "--backend", "native", "-p", "cs", "events"],
         env=env,
         cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=output,
+        stderr=output,
     )
+    _wait_for(lambda: _children(server), "the server's child")
+    (child,) = _children(server)
+    return client, child, server
+
+
+def test_ctrl_c_reaches_the_command_and_its_exit_code_comes_back(
+    server_dir: Path, project: Path, tmp_path: Path
+) -> None:
+    client, child, _server = _served_events(server_dir, project, tmp_path / "root", subprocess.PIPE)
     try:
-        _wait_for(lambda: _children(server), "the server's child")
-        (child,) = _children(server)
         client.send_signal(signal.SIGINT)
         _out, err = client.communicate(timeout=WAIT)
     finally:
@@ -175,18 +183,9 @@ def test_ctrl_c_reaches_the_command_and_its_exit_code_comes_back(
 def test_a_killed_client_takes_its_command_with_it(
     server_dir: Path, project: Path, tmp_path: Path
 ) -> None:
-    env = _warm(server_dir, project)
-    env["COMPOSER_ROOT"] = str(tmp_path / "root")
-    server = _server_pid(server_dir)
-    client = subprocess.Popen(
-        [sys.executable, "-m", "composer", "--backend", "native", "-p", "cs", "events"],
-        env=env,
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    client, child, server = _served_events(
+        server_dir, project, tmp_path / "root", subprocess.DEVNULL
     )
-    _wait_for(lambda: _children(server), "the server's child")
-    (child,) = _children(server)
     client.kill()
     client.wait()
     _wait_for(lambda: not Path(f"/proc/{child}").exists(), "the orphaned command to end")
