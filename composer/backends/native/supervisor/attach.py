@@ -15,8 +15,10 @@ import queue
 import selectors
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from composer.backends.runtime import LogStream
+if TYPE_CHECKING:
+    from composer.backends.runtime import LogStream
 
 _END = None
 

@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from composer.backends.runtime import LogLine, LogStream
+if TYPE_CHECKING:  # composer.backends.runtime brings every spec dataclass with it
+    from composer.backends.runtime import LogLine, LogStream
 
 MAX_LINE = 16 * 1024
 """Longer lines are split into ``P`` fragments (conmon uses 8 KiB, Docker 16 KiB)."""
@@ -94,7 +95,7 @@ def _split_long(line: bytes) -> Iterator[tuple[bytes, bool]]:
 # --- the pump -----------------------------------------------------------------
 
 
-Sink = Callable[[LogStream, bytes], None]
+Sink = Callable[["LogStream", bytes], None]
 """Called with each chunk of raw output (attached clients); must not block long."""
 
 
@@ -307,6 +308,8 @@ def read_logs(
     ``True`` (the caller passes "the container is still running").
     ``timestamps`` fills ``LogLine.time``.
     """
+
+    from composer.backends.runtime import LogLine
 
     def make(when: float, stream: LogStream, text: bytes) -> LogLine:
         return LogLine(stream, text.decode(errors="replace"), when if timestamps else None)

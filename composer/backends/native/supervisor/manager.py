@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.backends.native.runtime.spec import Launched, LaunchSpec, Stdio
 from composer.backends.native.state import StateRoot
@@ -61,10 +61,12 @@ from composer.backends.native.supervisor.records import (
 from composer.backends.native.supervisor.restart import RestartTracker, parse_policy
 from composer.backends.native.supervisor.timers import Timer, Timers
 from composer.backends.native.supervisor.watcher import Exit, ExitWatcher
-from composer.backends.runtime import LogStream
 from composer.backends.signal_reach import parse_signal, signal_reaches
 from composer.clock import Clock
 from composer.errors import BackendError, Conflict, NotFound
+
+if TYPE_CHECKING:
+    from composer.backends.runtime import LogStream
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import contextlib
 import errno
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.backends.native.state import StateRoot
 from composer.backends.native.supervisor.records import (
@@ -27,7 +27,9 @@ from composer.backends.native.supervisor.records import (
     ContainerRecord,
     from_json,
 )
-from composer.backends.specs import NetworkAttachment, PortSpec
+
+if TYPE_CHECKING:
+    from composer.backends.specs import PortSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ class NetGlue:
         """Plumb the container (PID ``pid``) into each of its networks; all or nothing."""
         joined: list[str] = []
         # The service's own dns: servers answer what the network does not know.
+        from composer.backends.specs import NetworkAttachment
+
         dns = tuple(str(d) for d in record.spec.get("dns") or ())
         try:
             for join in record.networks:
@@ -144,6 +148,8 @@ class NetGlue:
 
 def published(record: ContainerRecord) -> list[PortSpec]:
     """The ports to publish: ``record.ports`` when given, else the spec's published ones."""
+    from composer.backends.specs import PortSpec
+
     if record.ports:
         return [
             PortSpec(

@@ -39,10 +39,12 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from composer.backends.native.state import StateRoot, read_json, write_json
-from composer.backends.specs import ContainerSpec
+
+if TYPE_CHECKING:  # the supervisor decodes specs only when it needs them (start-up time)
+    from composer.backends.specs import ContainerSpec
 
 RECORD_FILE = "record.json"
 STATE_FILE = "state.json"
@@ -152,6 +154,8 @@ class ContainerRecord:
     version: int = RECORD_VERSION
 
     def container_spec(self) -> ContainerSpec:
+        from composer.backends.specs import ContainerSpec
+
         return spec_from_json(ContainerSpec, self.spec)
 
 
