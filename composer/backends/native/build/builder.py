@@ -31,7 +31,7 @@ from composer.backends.native.build import imageconfig as IC
 from composer.backends.native.build.cachefile import write_cache_json
 from composer.backends.native.build.context import BuildContext, ContextError
 from composer.backends.native.build.words import expand
-from composer.backends.native.images.store import ImageStore, StoredImage, chain_ids
+from composer.backends.native.images.store import ImageStore, StoredImage, chain_id, chain_ids
 from composer.backends.native.state import read_json
 from composer.backends.specs import BuildSpec
 from composer.errors import BackendError, ComposerError, NotFound
@@ -364,7 +364,14 @@ class Builder:
         if number is not None:
             self.log(f"#{number} CACHED")
         if not cached.get("empty"):
-            state.layers.append((cached["blob"], cached["diff_id"]))
+            blob, diff_id = cached["blob"], cached["diff_id"]
+            chains = chain_ids([d for _b, d in state.layers])
+            parent = chains[-1] if chains else None
+            if self.store.layer(chain_id(parent, diff_id)) is None:
+                # The blob outlived this chain (another chain holds the same
+                # diff): unpack it here again, checked against its DiffID.
+                self.store.add_layer(blob, parent=parent, diff_id=diff_id)
+            state.layers.append((blob, diff_id))
         return True
 
     def _commit_step(self, state: _Stage, dirs: StepDirs) -> None:

@@ -392,3 +392,25 @@ def test_build_pull_asks_for_each_base_once_per_build(store: ImageStore, ctx: Pa
     assert calls == [("bb:latest", True)]  # present, and no build.pull: the store's copy
     builder.build(BuildSpec(tag="app:test", context=str(ctx), pull=True))
     assert calls == [("bb:latest", True)] * 2  # a new build asks again
+
+
+def test_a_cached_step_whose_layer_dir_is_gone_is_unpacked_from_its_blob(
+    store: ImageStore, ctx: Path
+) -> None:
+    """A blob can outlive one chain of its layer (same diff on another parent): rebuild the dir."""
+    import shutil
+
+    dockerfile = """\
+        FROM bb:latest
+        COPY src /src
+        RUN cat /src/main.sh > /copied
+        """
+    first = build(store, ctx, dockerfile)
+    top = store.image(first).layers[-1]
+    shutil.rmtree(top.path)
+    assert store.has_blob(top.blob) and store.layer(top.chain_id) is None
+    log: list[str] = []
+    assert build(store, ctx, dockerfile, log) == first
+    assert sum("CACHED" in line for line in log) == 2
+    assert store.layer(top.chain_id) is not None
+    assert run_image(store, first, "cat", "/copied").output == "echo main\n"
