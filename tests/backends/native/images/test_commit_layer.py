@@ -101,3 +101,27 @@ def test_a_layer_on_a_missing_parent_is_refused(
             parent=helpers.sha(b"no such layer"),
             size=1,
         )
+
+
+def test_a_directory_on_another_filesystem_falls_back_to_unpacking_the_tar(
+    store: ImageStore, helpers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from composer.backends.native.images import store as store_module
+
+    def cross_device(*_args: object, **_kw: object) -> str:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(store_module, "place_layer", cross_device)
+    store.ensure()
+    files = {"etc/app.conf": b"x=1\n"}
+    diff_dir = _layer_dir(store, "u", files)
+    tar = _tar_of(tmp_path, files)
+    diff_id = _digest(tar, helpers)
+    info = store.commit_layer(tar, diff_dir, diff_id=diff_id, parent=None, size=4)
+    assert (info.diff_dir / "etc" / "app.conf").read_bytes() == b"x=1\n"
+    assert (info.diff_dir / "etc" / "app.conf").stat().st_ino != (
+        diff_dir / "etc" / "app.conf"
+    ).stat().st_ino  # unpacked from the blob, not moved
+    assert info.diff_id == diff_id and store.has_blob(diff_id)
