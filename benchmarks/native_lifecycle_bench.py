@@ -28,6 +28,11 @@ reason printed.
     .venv/bin/python benchmarks/native_lifecycle_bench.py --rounds 5 \\
         --podman-compose /tmp/pc/bin/podman-compose
 
+composer's own environment variables are not passed on, except
+``COMPOSER_SERVER``: with ``COMPOSER_SERVER=0`` every composer command is a
+plain process (no warm command server), which is what the figures of the
+native backend's own work should be taken with.
+
 Podman needs ``/etc/containers/containers.conf`` with ``[containers]`` /
 ``default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]`` on machines
 whose hard limits are lower than its defaults.
@@ -163,6 +168,8 @@ def main() -> None:
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+    if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: plain processes, no warm server
+        env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
     env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
     env["PYTHONPATH"] = str(REPO)
     load_start = loadavg()

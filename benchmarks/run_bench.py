@@ -28,6 +28,9 @@ inside ``up`` under 1 s, the supervisor under 40 MB RSS with 20 containers.
     .venv/bin/python benchmarks/run_bench.py --rounds 10 --up-rounds 3
     COMPOSER_SERVER=0 .venv/bin/python benchmarks/run_bench.py --rounds 5 --up-rounds 0
 
+``COMPOSER_SERVER`` is passed on (``COMPOSER_SERVER=0``: plain processes,
+no warm command server); composer's other variables are not.
+
 Needs root. Not a test: the figures go into docs/benchmarks.md with the
 command used.
 """
@@ -150,6 +153,8 @@ def main() -> None:
 
     load_start = os.getloadavg()[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+    if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: plain processes, no warm server
+        env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
     env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
     if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: the plain process, no warm server
         env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
