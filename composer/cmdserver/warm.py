@@ -23,6 +23,28 @@ if TYPE_CHECKING:
 
 # Entry points that act when imported, and the pytest plugin (pytest itself).
 _SKIPPED_SUFFIXES = ("__main__", "pytest_plugin")
+# Libraries composer's modules import inside the functions that need them
+# (so that a process of its own loads only what its verb uses); a server
+# loads them all once. networkx is only the planner's test oracle.
+_LAZY_LIBRARIES = (
+    "docker",
+    "docker.auth",
+    "docker.errors",
+    "docker.tls",
+    "docker.utils.build",
+    "docker.utils.socket",
+    "requests.exceptions",
+    "urllib3.exceptions",
+    "httpx",
+    "dnslib",
+    "dnslib.server",
+    "pyseccomp",
+    "zstandard",
+    "watchfiles._rust_notify",
+    "rich.console",
+    "rich.live",
+    "rich.text",
+)
 
 
 def package_dir() -> str:
@@ -63,8 +85,12 @@ def _module_names() -> Iterator[str]:
 
 
 def import_everything() -> None:
-    """Import every module of the package; one that fails is left to the child."""
-    for name in _module_names():
+    """Import every module of the package and the libraries it loads lazily.
+
+    One that fails to import is left to the child, which reports it as a
+    process of its own would.
+    """
+    for name in [*_module_names(), *_LAZY_LIBRARIES]:
         try:
             importlib.import_module(name)
         except Exception:
