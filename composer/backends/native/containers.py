@@ -255,14 +255,18 @@ class Containers:
         self, spec: ContainerSpec, image: StoredImage, build_launch: LaunchBuilder
     ) -> ContainerRecord:
         """Allocate, resolve mounts, fill new volumes, build the launch spec, write the record."""
+        from composer.backends.native.observe import raw_records
+
         with self.root.locked("containers"):
-            every = self.records()
-            taken = next((r for r in every if r.name == spec.name), None)
+            taken = next((r for r in raw_records(self.root) if r.get("name") == spec.name), None)
             if taken is not None:
                 raise Conflict(
-                    f'container name "{spec.name}" is already in use by container "{taken.id}"',
+                    f'container name "{spec.name}" is already in use by container '
+                    f'"{taken.get("id")}"',
                     hint="remove or rename that container first",
                 )
+            # only a recreate looks at the other records (for the one it replaces)
+            every = self.records() if spec.labels.get(LABEL_REPLACE) else []
             container_id = secrets.token_hex(32)
             dirs = self.dirs(container_id)
             dirs.make()

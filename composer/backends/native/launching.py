@@ -191,8 +191,9 @@ class LaunchSetup(NativeSession):
 
         if not record.networks:
             return
-        spec = record.container_spec()
-        hostname = spec.hostname or record.id[:12]
+        # two fields of the spec, read without decoding all of it (every start does this)
+        hostname = str(record.spec.get("hostname") or record.id[:12])
+        extra_hosts = tuple((str(h), str(a)) for h, a in record.spec.get("extra_hosts") or ())
         own: list[tuple[str, Sequence[str]]] = []
         gateway = None
         for join in record.networks:
@@ -204,7 +205,7 @@ class LaunchSetup(NativeSession):
                     gateway = gateway or endpoint.gateway
         if not own:
             return
-        text = hosts_file(own, extra_hosts=spec.extra_hosts, host_gateway=gateway).encode()
+        text = hosts_file(own, extra_hosts=extra_hosts, host_gateway=gateway).encode()
         path = self.root.container(record.id) / "hosts"
         with contextlib.suppress(OSError):
             fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

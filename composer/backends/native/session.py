@@ -154,7 +154,7 @@ class NativeSession:
     def _tidy_project(self, project: str) -> None:
         """When a project has no container left, its supervisor is told to leave now
         (rather than linger), and once its networks are gone too its event log goes."""
-        if not project or any(True for _ in _observe.scan(self.root, project)):
+        if not project or any(True for _ in _observe.raw_records(self.root, project)):
             return
         with contextlib.suppress(ComposerError, OSError):
             self._client(project).shutdown()
