@@ -11,10 +11,11 @@ contract: ``ContainerSpec`` and ``LaunchSpec`` as JSON plus the resolved
 restart policy, healthcheck, stop signal, hooks, networks and ports).
 
 Names are unique across the state root, as on Docker; a read-decide-write
-on names holds the ``containers`` lock. Removing never follows into a
-mount: whatever is still mounted under the directory is detached first,
-and the directory is left alone if that fails (a volume's data must never
-be deleted by removing a container).
+on names holds the ``containers`` lock (only around the check and the record's
+write: everything else of a create happens under the new container's own
+id). Removing never follows into a mount: whatever is still mounted under
+the directory is detached first, and the directory is left alone if that
+fails (a volume's data must never be deleted by removing a container).
 """
 
 from __future__ import annotations
@@ -254,70 +255,80 @@ class Containers:
     def create(
         self, spec: ContainerSpec, image: StoredImage, build_launch: LaunchBuilder
     ) -> ContainerRecord:
-        """Allocate, resolve mounts, fill new volumes, build the launch spec, write the record."""
+        """Allocate, resolve mounts, fill new volumes, build the launch spec, write the record.
+
+        The ``containers`` lock is held only to check the name and write the record:
+        the rest (its own directory under a fresh id, volumes, the launch spec) needs
+        no lock, so the creates of an ``up`` run side by side. The name is checked
+        first without the lock too, so that a clash is reported before any work.
+        """
+        self._check_name(spec.name)
+        # only a recreate looks at the other records (for the one it replaces)
+        every = self.records() if spec.labels.get(LABEL_REPLACE) else []
+        container_id = secrets.token_hex(32)
+        dirs = self.dirs(container_id)
+        dirs.make()
+        created: Sequence[str] = ()
+        try:
+            resolution = _mounts.resolve(
+                spec,
+                container_dir=dirs.base,
+                volumes=self.volumes,
+                peers=self._peer_mounts,
+                image_volumes=sorted((image.config.get("config") or {}).get("Volumes") or {}),
+                carried=carried_image_volumes(spec, every, self.root),
+                anonymous_labels={},
+            )
+            created = resolution.created_volumes
+            layer_dirs = [str(d) for d in image.layer_dirs]
+            for fill in resolution.fills:
+                self.volumes.fill_from_layers(fill.meta, layer_dirs, fill.target)
+            _mounts.save(dirs.base, resolution.mounts)
+            launch = build_launch(spec, image, dirs, [m.entry() for m in resolution.mounts])
+            record = ContainerRecord(
+                id=container_id,
+                name=spec.name,
+                project=spec.labels.get(LABEL_PROJECT, ""),
+                service=spec.service,
+                created_at=time.time(),
+                spec=spec_to_json(spec),
+                launch=to_json(launch),
+                image_id=image.id,
+                restart=spec.restart or "no",
+                healthcheck=healthcheck_record(spec, image.config),
+                stop_signal=launch.stop_signal,
+                stop_timeout=spec.stop_timeout,
+                post_start=tuple(_hook(h) for h in spec.post_start),
+                pre_stop=tuple(_hook(h) for h in spec.pre_stop),
+                networks=network_joins(spec),
+                ports=port_publishes(spec.ports),
+                tty=spec.tty,
+                stdin_open=spec.stdin_open,
+                oneoff=spec.oneoff,
+            )
+            with self.root.locked("containers"):
+                self._check_name(spec.name)
+                write_record(self.root, record)
+        except BaseException:
+            for name in created:
+                meta = self.volumes.get(name)
+                if meta is not None and meta.anonymous:
+                    with contextlib.suppress(BackendError):
+                        self.volumes.remove(name)
+            remove_tree(dirs.base)
+            raise
+        return record
+
+    def _check_name(self, name: str) -> None:
+        """``Conflict`` when a container is named ``name`` (records read as JSON)."""
         from composer.backends.native.observe import raw_records
 
-        with self.root.locked("containers"):
-            taken = next((r for r in raw_records(self.root) if r.get("name") == spec.name), None)
-            if taken is not None:
-                raise Conflict(
-                    f'container name "{spec.name}" is already in use by container '
-                    f'"{taken.get("id")}"',
-                    hint="remove or rename that container first",
-                )
-            # only a recreate looks at the other records (for the one it replaces)
-            every = self.records() if spec.labels.get(LABEL_REPLACE) else []
-            container_id = secrets.token_hex(32)
-            dirs = self.dirs(container_id)
-            dirs.make()
-            created: Sequence[str] = ()
-            try:
-                resolution = _mounts.resolve(
-                    spec,
-                    container_dir=dirs.base,
-                    volumes=self.volumes,
-                    peers=self._peer_mounts,
-                    image_volumes=sorted((image.config.get("config") or {}).get("Volumes") or {}),
-                    carried=carried_image_volumes(spec, every, self.root),
-                    anonymous_labels={},
-                )
-                created = resolution.created_volumes
-                layer_dirs = [str(d) for d in image.layer_dirs]
-                for fill in resolution.fills:
-                    self.volumes.fill_from_layers(fill.meta, layer_dirs, fill.target)
-                _mounts.save(dirs.base, resolution.mounts)
-                launch = build_launch(spec, image, dirs, [m.entry() for m in resolution.mounts])
-                record = ContainerRecord(
-                    id=container_id,
-                    name=spec.name,
-                    project=spec.labels.get(LABEL_PROJECT, ""),
-                    service=spec.service,
-                    created_at=time.time(),
-                    spec=spec_to_json(spec),
-                    launch=to_json(launch),
-                    image_id=image.id,
-                    restart=spec.restart or "no",
-                    healthcheck=healthcheck_record(spec, image.config),
-                    stop_signal=launch.stop_signal,
-                    stop_timeout=spec.stop_timeout,
-                    post_start=tuple(_hook(h) for h in spec.post_start),
-                    pre_stop=tuple(_hook(h) for h in spec.pre_stop),
-                    networks=network_joins(spec),
-                    ports=port_publishes(spec.ports),
-                    tty=spec.tty,
-                    stdin_open=spec.stdin_open,
-                    oneoff=spec.oneoff,
-                )
-                write_record(self.root, record)
-            except BaseException:
-                for name in created:
-                    meta = self.volumes.get(name)
-                    if meta is not None and meta.anonymous:
-                        with contextlib.suppress(BackendError):
-                            self.volumes.remove(name)
-                remove_tree(dirs.base)
-                raise
-        return record
+        taken = next((r for r in raw_records(self.root) if r.get("name") == name), None)
+        if taken is not None:
+            raise Conflict(
+                f'container name "{name}" is already in use by container "{taken.get("id")}"',
+                hint="remove or rename that container first",
+            )
 
     def _peer_mounts(self, ref: str) -> Sequence[_mounts.ResolvedMount]:
         record = self.find(ref)
