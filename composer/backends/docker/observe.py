@@ -210,3 +210,27 @@ def images_from_summaries(
                 created_at=float(created) if created is not None else None,
             )
     return out
+
+
+def images_from_inspections(
+    inspections: Iterable[tuple[str, Mapping[str, Any]]],
+) -> dict[str, ObservedImage]:
+    """Records of the images found by inspecting each reference asked for."""
+    return {
+        ref: ObservedImage(ref=ref, id=str(data["Id"]), created_at=engine_time(data.get("Created")))
+        for ref, data in inspections
+    }
+
+
+def engine_time(value: object) -> float | None:
+    """Seconds since the epoch of the engine's RFC 3339 time (nanoseconds allowed)."""
+    if not isinstance(value, str) or not value:
+        return None
+    import re
+    from datetime import datetime
+
+    text = re.sub(r"(\.\d{1,6})\d*", r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
