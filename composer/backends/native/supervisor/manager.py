@@ -204,6 +204,11 @@ class ProjectManager:
         waiting to restart is started.
         """
         for cid in project_container_ids(self.root, self.project):
+            # state.json alone says whether there is anything to adopt: the records of
+            # containers only created (an up's, while this supervisor starts) are
+            # decoded when first asked for
+            if read_state(self.root, cid).status not in ACTIVE:
+                continue
             try:
                 m = self.get(cid)
             except NotFound:
