@@ -43,6 +43,11 @@ services:
   db:
     image: bb:latest
     command: [sleep, "300"]
+  checked:
+    image: bb:latest
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
 """
 
 
@@ -191,6 +196,7 @@ def assert_nothing_left(project: Project, container_id: str, *, logged: bool = T
     root = project.root
     assert not (root / "containers" / container_id).exists()
     assert not list((root / "oneoffs").glob(f"{container_id}*"))
+    assert not list((root / "locks").glob(f"*{container_id}*"))
     assert not list((root / "networks").glob(f"*/endpoints/{container_id}.json"))
     assert _cgroups(container_id) == []
     with open("/proc/self/mountinfo") as f:
@@ -389,3 +395,12 @@ def test_down_removes_a_one_off_the_cli_is_running(project: Project) -> None:
     assert not _alive(pid, start)
     assert project.ps() == []
     assert_nothing_left(project, cid, logged=False)  # down took the event log too
+
+
+def test_a_one_off_with_a_healthcheck_is_still_run_by_the_supervisor(project: Project) -> None:
+    done = project.cli("run", "--rm", "-T", "checked", "sh", "-c", "echo checked; exit 3")
+    assert done.code == 3, done.err
+    assert done.out == "checked\n"
+    assert project.supervisor_pid() is not None  # the supervisor ran its probes
+    [cid] = project.one_off_ids()
+    assert_nothing_left(project, cid)

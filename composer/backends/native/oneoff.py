@@ -8,6 +8,9 @@ before the call returns: its network endpoints (veth, address, DNS record),
 its cgroup, its directory (overlay upper/work, record, state) and its
 anonymous volumes.
 
+A one-off with a healthcheck or lifecycle hooks (which the supervisor
+runs) is still run by the supervisor.
+
 While it runs, ``state.json`` says ``running`` with PID 1's pid, so ``ps -a``,
 ``top``, ``port`` and ``wait`` see it like any other container; no
 supervisor tracks it (signals reach it through the CLI, and ``down`` or
@@ -24,20 +27,23 @@ start time) and removed by the next command that observes a project
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from composer.backends.native import observe as _observe
-from composer.backends.native.state import read_json, transient_writes
+from composer.backends.native.state import StateRoot, read_json, transient_writes
 from composer.backends.native.supervisor.records import (
     ContainerRecord,
     ContainerRunState,
     pid_start_time,
     read_record,
+    read_state,
     same_process,
     to_json,
 )
@@ -53,6 +59,8 @@ if TYPE_CHECKING:
 
 OWNERS = "oneoffs"
 """Directory of the state root holding one owner file per one-off a CLI runs."""
+KILL_WAIT = 30.0
+"""Seconds to wait for a one-off after SIGKILL, and for its CLI to record its end."""
 
 
 class _Run:
@@ -80,6 +88,8 @@ def run_removed(
 
     with transient_writes(backend.root.path / "containers"):
         record, launch = _create(backend, spec)
+    if _needs_supervisor(record):
+        return _supervised(backend, record, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
     run = _Run(backend, record)
     own = [
         backend.root.container(record.id),
@@ -108,7 +118,41 @@ def run_removed(
             for responder in run.responders:
                 with contextlib.suppress(Exception):
                     responder.stop()
-            remove(backend, record, cgroup, run.glue)
+            with _owner_locked(backend.root, record.id):
+                if _ended_path(backend.root, record.id).exists():
+                    # Ended by ``down``/``rm``, which removes it: only what lives in this
+                    # process (ports, DNS) is let go here.
+                    if run.glue is not None:
+                        with contextlib.suppress(Exception):
+                            run.glue.stopped(record)
+                        run.glue.close()
+                else:
+                    remove(backend, record, cgroup, run.glue)
+
+
+def _needs_supervisor(record: ContainerRecord) -> bool:
+    """Hooks and healthchecks run in the supervisor: such a one-off is run by it, as before."""
+    check = record.healthcheck
+    probed = check is not None and bool(check.test) and check.test[0] != "NONE"
+    return probed or bool(record.post_start or record.pre_stop)
+
+
+def _supervised(
+    backend: NativeBackend,
+    record: ContainerRecord,
+    *,
+    stdin: BinaryIO | None,
+    stdout: BinaryIO | None,
+    stderr: BinaryIO | None,
+    tty: bool,
+) -> tuple[str, int]:
+    """The supervisor's way: attached through it, then removed."""
+    backend._event(record, "create")
+    try:
+        code = backend.attach_run(record.id, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
+    finally:
+        backend.remove_container(record.id, force=True, volumes=True)
+    return record.id, code
 
 
 def _create(backend: NativeBackend, spec: ContainerSpec) -> tuple[ContainerRecord, LaunchSpec]:
@@ -258,8 +302,7 @@ def remove(
     with contextlib.suppress(FileNotFoundError):
         backend.containers.remove(record, volumes=True)
     backend._event(record, "destroy")
-    with contextlib.suppress(FileNotFoundError):
-        _owner_path(backend, record.id).unlink()
+    release(backend.root, record.id)
     backend._tidy_project(record.project)
 
 
@@ -306,7 +349,112 @@ def _sweep_one(backend: NativeBackend, container_id: str, claimed: Path) -> None
     claimed.unlink(missing_ok=True)
 
 
-def owner_paths(root: Path) -> list[Path]:
-    """The owner files under state root ``root`` (tests: none is left after a run)."""
-    base = root / OWNERS
-    return sorted(base.iterdir()) if base.is_dir() else []
+# --- another command ending a one-off the CLI runs ------------------------------------
+
+
+@contextlib.contextmanager
+def _owner_locked(root: StateRoot, container_id: str) -> Iterator[bool]:
+    """The owner file's ``flock`` held for the block; whether the file still exists.
+
+    Serialises the CLI's removal with another command ending the one-off (``end``);
+    the lock goes with the file, so no lock file outlives the one-off.
+    """
+    try:
+        fd = os.open(root.path / OWNERS / f"{container_id}.json", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield os.fstat(fd).st_nlink > 0
+    finally:
+        os.close(fd)
+
+
+def _ended_path(root: StateRoot, container_id: str) -> Path:
+    root.container(container_id)  # validates the id as a path component
+    return root.path / OWNERS / f"{container_id}.ended"
+
+
+def end(backend: NativeBackend, snap: _observe.Snapshot, timeout: float) -> bool:
+    """``stop``/``rm -f``/``down`` of a one-off a live CLI runs: taken over, then ended.
+
+    Marked as ended first (the CLI then leaves the removal to the caller, so
+    that ``down``'s removal finds it), signalled with its stop signal, given
+    ``timeout`` seconds (none when PID 1 would drop the signal), killed, and
+    waited for until the CLI recorded how it ended. False (nothing done) when
+    no live CLI runs it: the supervisor's way applies.
+    """
+    from composer.backends.signal_reach import parse_signal, signal_reaches
+
+    record, root = snap.record, backend.root
+    with _owner_locked(root, record.id) as owned:
+        if not owned or not run_by_cli(root, record.id):
+            return False
+        _write_quick(_ended_path(root, record.id), {"by": os.getpid()})
+    pid, start = snap.state.pid, snap.state.pid_start_time
+    try:
+        pidfd = os.pidfd_open(pid) if same_process(pid, start) else -1
+    except ProcessLookupError:
+        pidfd = -1
+    if pidfd >= 0:
+        try:
+            signo = parse_signal(record.stop_signal or "SIGTERM")
+            grace = timeout if signal_reaches(pid, signo) is not False else 0
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signo)
+            if not _wait_exit(pid, start, grace):
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                _wait_exit(pid, start, KILL_WAIT)
+        finally:
+            os.close(pidfd)
+    _wait_until(lambda: read_state(root, record.id).status != "running", KILL_WAIT)
+    return True
+
+
+def _wait_exit(pid: int, start: int, limit: float) -> bool:
+    return _wait_until(lambda: not same_process(pid, start), limit)
+
+
+def _wait_until(done: Callable[[], bool], limit: float) -> bool:
+    deadline = time.monotonic() + limit
+    delay = 0.005
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return True
+
+
+def signal_one_off(backend: NativeBackend, snap: _observe.Snapshot, signo: int) -> bool:
+    """``kill`` of a one-off a live CLI runs: the signal goes straight to its PID 1 (if that
+    ends it, its CLI removes it as usual). False when no live CLI runs it."""
+    if not run_by_cli(backend.root, snap.record.id):
+        return False
+    pid, start = snap.state.pid, snap.state.pid_start_time
+    with contextlib.suppress(ProcessLookupError):
+        pidfd = os.pidfd_open(pid)
+        try:
+            if same_process(pid, start):  # checked with the pidfd held: not a reused pid
+                signal.pidfd_send_signal(pidfd, signo)
+        finally:
+            os.close(pidfd)
+    return True
+
+
+def release(root: StateRoot, container_id: str) -> None:
+    """The one-off was removed by another command: its owner and ended files go too."""
+    for path in (root.path / OWNERS / f"{container_id}.json", _ended_path(root, container_id)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def run_by_cli(root: StateRoot, container_id: str) -> bool:
+    """Whether a live CLI process runs this one-off (no supervisor is to adopt it)."""
+    try:
+        owner = read_json(root.path / OWNERS / f"{container_id}.json")
+        return same_process(int(owner.get("pid") or 0), int(owner.get("start_time") or 0))
+    except (OSError, ValueError, AttributeError):
+        return False
