@@ -175,6 +175,13 @@ def run_process(args: Sequence[str], commands: Mapping[str | None, Any] | None =
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 1
+    except OSError as error:  # the last of the output could not be written (a full disk)
+        from composer.render_output import render_unexpected
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush there
+        sys.stderr.write(render_unexpected(error))
+        code = 1
     return code
 
 

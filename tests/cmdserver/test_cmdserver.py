@@ -295,3 +295,28 @@ def test_a_server_started_from_a_c_locale_caller_serves_it() -> None:
 
     bare = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     assert name(bare) == name({**bare, "LC_CTYPE": "C.UTF-8"})
+
+
+def test_output_that_cannot_be_written_is_one_error_either_way(
+    server_dir: Path, project: Path
+) -> None:
+    env = _warm(server_dir, project)
+    results = []
+    for mode in ("0", "1"):
+        with open("/dev/full", "w") as full:
+            results.append(
+                subprocess.run(
+                    [sys.executable, "-m", "composer", "config"],
+                    env={**env, "COMPOSER_SERVER": mode},
+                    cwd=project,
+                    stdout=full,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+            )
+    for result in results:
+        assert result.returncode == 1
+        assert "No space left on device" in result.stderr
+        assert "Traceback" not in result.stderr
