@@ -16,9 +16,6 @@ import io
 import os
 import secrets
 import shlex
-import shutil
-import tarfile
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -522,6 +519,8 @@ def _copy_in(
 
 def archive_path(source: Path, name: str) -> bytes:
     """A tar archive holding ``source`` (a file or a tree) under the name ``name``."""
+    import tarfile
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(str(source), arcname=name)
@@ -535,6 +534,10 @@ def extract_to_host(data: bytes, dest: Path) -> None:
     is (re)placed by the path itself. Members that would leave the target are
     refused by tarfile's ``data`` filter.
     """
+    import shutil
+    import tarfile
+    import tempfile
+
     with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
         members = archive.getmembers()
         if not members:
