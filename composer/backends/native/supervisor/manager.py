@@ -203,16 +203,16 @@ class ProjectManager:
         ``EXIT_UNKNOWN`` and its restart policy applies; one that was
         waiting to restart is started.
         """
-        from composer.backends.native.oneoff import run_by_cli
-
         for cid in project_container_ids(self.root, self.project):
-            if run_by_cli(self.root, cid):
-                continue  # a one-off its CLI runs and removes itself (oneoff.py)
             # state.json alone says whether there is anything to adopt: the records of
             # containers only created (an up's, while this supervisor starts) are
             # decoded when first asked for
             if read_state(self.root, cid).status not in ACTIVE:
                 continue
+            from composer.backends.native.oneoff import run_by_cli  # only when adopting
+
+            if run_by_cli(self.root, cid):
+                continue  # a one-off its CLI runs and removes itself (oneoff.py)
             try:
                 m = self.get(cid)
             except NotFound:
