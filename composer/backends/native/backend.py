@@ -38,6 +38,7 @@ from composer.backends.labels import LABEL_PROJECT
 from composer.backends.native import events as _events
 from composer.backends.native import observe as _observe
 from composer.backends.native import oneoff as _oneoff
+from composer.backends.native import oneoff_owner as _owner
 from composer.backends.native.launching import LaunchSetup
 from composer.backends.native.supervisor.records import ContainerRecord
 from composer.backends.native.verbs import RuntimeVerbs
@@ -241,7 +242,7 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
         snap = self._snapshot(id)
         if not snap.running:
             return
-        if not _oneoff.end(self, snap, timeout):  # a one-off its CLI runs is ended there
+        if not _owner.end(self, snap, timeout):  # a one-off its CLI runs is ended there
             self._client(snap.record.project).stop(snap.record.id, timeout)
         after = self._snapshot(snap.record.id)
         code = _observe.exit_code_of(after)
@@ -260,14 +261,14 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
         if not snap.running:
             raise Conflict(f"cannot kill container {snap.record.name}: it is not running")
         number = signal_number(signal)
-        if not _oneoff.signal_one_off(self, snap, number):
+        if not _owner.signal_one_off(self, snap, number):
             self._client(snap.record.project).kill(snap.record.id, _signal.Signals(number).name)
         self._event(snap.record, "kill", signal=str(number))
 
     def remove_container(self, id: str, *, force: bool = False, volumes: bool = False) -> None:
         snap = self._snapshot(id)
         record = snap.record
-        if snap.running and force and _oneoff.end(self, snap, 0):
+        if snap.running and force and _owner.end(self, snap, 0):
             snap = self._snapshot(id)  # ended by this call, which removes it (not its CLI)
         if snap.running:
             if not force:
@@ -285,7 +286,7 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
         self._remove_cgroup(record)
         self.containers.remove(record, volumes=volumes)
         self._event(record, "destroy")
-        _oneoff.release(self.root, record.id)
+        _owner.release(self.root, record.id)
         self._tidy_project(record.project)
 
     def run_removed(
@@ -302,8 +303,8 @@ class NativeBackend(LaunchSetup, RuntimeVerbs):
 
     def _sweep_oneoffs(self) -> None:
         """One-offs whose CLI was killed are removed by the next command (``oneoff.py``)."""
-        if os.path.isdir(self.root.path / _oneoff.OWNERS):
-            _oneoff.sweep(self)
+        if os.path.isdir(self.root.path / _owner.OWNERS):
+            _owner.sweep(self)
 
     def _remove_cgroup(self, record: ContainerRecord) -> None:
         """The removed container's cgroup goes with it, whatever is left inside (the

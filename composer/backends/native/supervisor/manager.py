@@ -209,10 +209,10 @@ class ProjectManager:
             # decoded when first asked for
             if read_state(self.root, cid).status not in ACTIVE:
                 continue
-            from composer.backends.native.oneoff import run_by_cli  # only when adopting
+            from composer.backends.native.oneoff_owner import run_by_cli  # only when adopting
 
             if run_by_cli(self.root, cid):
-                continue  # a one-off its CLI runs and removes itself (oneoff.py)
+                continue  # a one-off its CLI runs and removes itself (oneoff_owner.py)
             try:
                 m = self.get(cid)
             except NotFound:
