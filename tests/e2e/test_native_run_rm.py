@@ -404,3 +404,14 @@ def test_a_one_off_with_a_healthcheck_is_still_run_by_the_supervisor(project: Pr
     assert project.supervisor_pid() is not None  # the supervisor ran its probes
     [cid] = project.one_off_ids()
     assert_nothing_left(project, cid)
+
+
+def test_a_supervisor_started_meanwhile_leaves_the_one_off_to_its_cli(project: Project) -> None:
+    proc = project.popen("run", "--rm", "-T", "--no-deps", "app", "sh", "-c", "sleep 3; exit 4")
+    cid, _ = project.running_one_off()
+    up = project.cli("up", "-d", "db")  # starts the project's supervisor, which adopts what runs
+    assert up.code == 0, up.err
+    assert project.supervisor_pid() is not None
+    assert proc.wait(timeout=60) == 4  # its own exit code, not the supervisor's "unknown"
+    assert_nothing_left(project, cid)
+    assert [(svc, state) for svc, _, state in project.ps()] == [("db", "running")]
