@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -252,21 +253,32 @@ def remove(
     if _observe.supervisor_alive(backend.root, record.project):
         with contextlib.suppress(ComposerError, OSError):
             backend._client(record.project).forget(record.id, force=True)
+    # Leaving the networks mostly waits for the kernel (the veth goes with the namespace,
+    # torn down asynchronously): the cgroup and the files go meanwhile.
+    leave = threading.Thread(target=_leave_networks, args=(backend, record, glue), daemon=True)
+    leave.start()
+    try:
+        if cgroup:
+            from composer.backends.native.runtime.cgroups import Cgroup
+
+            with contextlib.suppress(OSError, ValueError, TimeoutError):
+                Cgroup(cgroup).remove()  # kills whatever is left inside first
+        with contextlib.suppress(FileNotFoundError):
+            backend.containers.remove(record, volumes=True)
+    finally:
+        leave.join()
+    backend._event(record, "destroy")
+    release(backend.root, record.id)
+    backend._tidy_project(record.project)
+
+
+def _leave_networks(backend: NativeBackend, record: ContainerRecord, glue: NetGlue | None) -> None:
+    """Endpoints (veth, address, record), published ports and DNS of the one-off, let go."""
     if glue is not None:
         with contextlib.suppress(Exception):
             glue.stopped(record)
         glue.close()
-    elif record.networks:
-        for join in record.networks:
-            with contextlib.suppress(ComposerError, OSError):
-                backend.networks.disconnect(join.network, record.id)
-    if cgroup:
-        from composer.backends.native.runtime.cgroups import Cgroup
-
-        with contextlib.suppress(OSError, ValueError, TimeoutError):
-            Cgroup(cgroup).remove()  # kills whatever is left inside first
-    with contextlib.suppress(FileNotFoundError):
-        backend.containers.remove(record, volumes=True)
-    backend._event(record, "destroy")
-    release(backend.root, record.id)
-    backend._tidy_project(record.project)
+        return
+    for join in record.networks:
+        with contextlib.suppress(ComposerError, OSError):
+            backend.networks.disconnect(join.network, record.id)
