@@ -158,6 +158,8 @@ def main() -> None:
     env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
     if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: the plain process, no warm server
         env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
+    # As an installed composer runs: bytecode cached, not compiled again by every process.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = str(REPO)
     composer = [args.python, "-m", "composer", "--backend", "native"]
     skipped: dict[str, str] = {}
