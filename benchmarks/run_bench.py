@@ -156,8 +156,6 @@ def main() -> None:
     if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: plain processes, no warm server
         env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
     env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
-    if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: the plain process, no warm server
-        env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
     # As an installed composer runs: bytecode cached, not compiled again by every process.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = str(REPO)
