@@ -167,8 +167,12 @@ def test_healthcheck_runs_and_changes_status(plain: Project, tmp_path: Any) -> N
     assert 1 <= len(log) <= 5 and log[-1].exit_code == 0
     from composer.backends.native import events
 
-    actions = [e.action for e in events.read(plain.root, plain.name)]
-    assert actions == ["health_status: unhealthy", "health_status: healthy"]
+    def actions() -> list[str]:
+        return [e.action for e in events.read(plain.root, plain.name)]
+
+    # the event is appended just after state.json is written: wait for it, not for more
+    plain.poll(lambda: len(actions()) >= 2, what="the second health event")
+    assert actions() == ["health_status: unhealthy", "health_status: healthy"]
     plain.client.kill(cid)
 
 
