@@ -183,15 +183,44 @@ def build(
     clock: Clock,
     parallel: int = -1,
 ) -> list[str]:
-    """Build every selected service that has a ``build`` section; the tags built."""
-    from composer.planner.specs import build_spec
+    """Build every selected service that has a ``build`` section; the tags built.
+
+    Builds run in parallel, except that one reading another service's image
+    (a ``service:NAME`` build context) waits for that build: level by level.
+    """
+    from composer.planner.reconcile_resources import with_build_contexts
+    from composer.planner.specs import build_context_services
 
     project = _need(target)
     names = [
         n
-        for n in _services(project, options.services, options.with_dependencies)
+        for n in with_build_contexts(
+            project, _services(project, options.services, options.with_dependencies)
+        )
         if project.services[n].build is not None
     ]
+    level: dict[str, int] = {}
+    for name in names:  # providers come first
+        providers = [p for p in build_context_services(project, name) if p in level]
+        level[name] = 1 + max((level[p] for p in providers), default=-1)
+    tags = []
+    for depth in range(max(level.values(), default=-1) + 1):
+        batch = [n for n in names if level[n] == depth]
+        tags += _build_batch(backend, project, batch, options, reporter, clock, parallel)
+    return tags
+
+
+def _build_batch(
+    backend: Backend,
+    project: Project,
+    names: list[str],
+    options: BuildOptions,
+    reporter: Reporter,
+    clock: Clock,
+    parallel: int,
+) -> list[str]:
+    from composer.planner.specs import build_spec
+
     jobs = []
     tags = []
     for name in names:

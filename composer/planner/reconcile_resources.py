@@ -11,9 +11,10 @@ or built according to ``pull_policy``, ``--pull`` and ``--build``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from composer.errors import PlanError
+from composer.errors import DependencyCycleError, PlanError
 from composer.planner.hashing import network_hash, volume_hash
 from composer.planner.options import UpOptions
 from composer.planner.plan import (
@@ -30,7 +31,14 @@ from composer.planner.reconcile_context import (
     service_network_keys,
     service_volume_keys,
 )
-from composer.planner.specs import build_spec, image_ref, network_spec, volume_spec
+from composer.planner.specs import (
+    build_context_services,
+    build_spec,
+    image_ref,
+    network_spec,
+    volume_spec,
+)
+from composer.schema.model import Project
 from composer.schema.units import parse_duration
 
 DAY = 86400.0
@@ -146,9 +154,14 @@ class ImagePlan:
 
 
 def plan_images(ctx: Context, services: list[str], options: UpOptions) -> dict[str, ImagePlan]:
-    """One pull or build step per image reference that needs one."""
+    """One pull or build step per image reference that needs one.
+
+    A build that reads another service's image (``service:NAME`` build
+    contexts) comes after that image's own step, which is planned even when
+    NAME itself is not being brought up.
+    """
     out: dict[str, ImagePlan] = {}
-    for name in services:
+    for name in with_build_contexts(ctx.project, services):
         image = image_ref(ctx.project, name)
         present = ctx.observed.images.get(image)
         present_id = present.id if present is not None else None
@@ -160,12 +173,14 @@ def plan_images(ctx: Context, services: list[str], options: UpOptions) -> dict[s
                 "image", image, "build" if action == "pull" else "pull"
             )
             if sid is None:
-                payload = (
-                    BuildImage(build_spec(ctx.project, name))
-                    if action == "build"
-                    else PullImage(image)
-                )
-                sid = ctx.add("image", image, action, cause, payload)
+                deps: list[str] = []
+                if action == "build":
+                    payload: BuildImage | PullImage = BuildImage(build_spec(ctx.project, name))
+                    providers = build_context_services(ctx.project, name)
+                    deps = [s for p in providers if (s := out[p].step) is not None]
+                else:
+                    payload = PullImage(image)
+                sid = ctx.add("image", image, action, cause, payload, deps=deps)
         out[name] = ImagePlan(image, sid, present_id)
     return out
 
@@ -233,3 +248,27 @@ def _human(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def with_build_contexts(project: Project, services: Iterable[str]) -> list[str]:
+    """``services`` with the services their builds read first (``service:NAME``)."""
+    ordered: list[str] = []
+    placed: set[str] = set()
+
+    def place(name: str, trail: tuple[str, ...]) -> None:
+        if name in placed:
+            return
+        if name in trail:
+            cycle = " -> ".join((*trail[trail.index(name) :], name))
+            raise DependencyCycleError(
+                f"build contexts form a cycle: {cycle}",
+                hint="a service:NAME build context needs NAME's image built first",
+            )
+        for provider in build_context_services(project, name):
+            place(provider, (*trail, name))
+        placed.add(name)
+        ordered.append(name)
+
+    for name in services:
+        place(name, ())
+    return ordered

@@ -105,6 +105,34 @@ def volume_spec(project: m.Project, key: str) -> b.VolumeSpec:
     )
 
 
+SERVICE_CONTEXT = "service:"
+
+
+def build_context_services(project: m.Project, service: str) -> list[str]:
+    """The services whose images ``service``'s build reads (``additional_contexts``
+    entries ``service:NAME``): they are built first."""
+    build = project.services[service].build
+    if build is None:
+        return []
+    return [
+        value.removeprefix(SERVICE_CONTEXT)
+        for value in build.additional_contexts.values()
+        if value.startswith(SERVICE_CONTEXT)
+    ]
+
+
+def _build_contexts(project: m.Project, contexts: Mapping[str, str]) -> dict[str, str]:
+    """``service:NAME`` becomes ``docker-image://`` NAME's image, which the builder reads."""
+    return {
+        key: (
+            "docker-image://" + image_ref(project, value.removeprefix(SERVICE_CONTEXT))
+            if value.startswith(SERVICE_CONTEXT)
+            else value
+        )
+        for key, value in contexts.items()
+    }
+
+
 def build_spec(project: m.Project, service: str) -> b.BuildSpec:
     """The image build of a service that has a ``build`` section."""
     svc = _service(project, service)
@@ -125,7 +153,7 @@ def build_spec(project: m.Project, service: str) -> b.BuildSpec:
         network=build.network,
         extra_hosts=_host_pairs(build.extra_hosts),
         shm_size=build.shm_size,
-        additional_contexts=dict(build.additional_contexts),
+        additional_contexts=_build_contexts(project, build.additional_contexts),
         platforms=tuple(build.platforms),
         cache_from=tuple(build.cache_from),
         cache_to=tuple(build.cache_to),

@@ -104,7 +104,8 @@ def service_references(service: Any) -> Iterator[tuple[str, tuple[str | int, ...
 
     Covers ``depends_on`` (long form), ``links`` (``name[:alias]``),
     ``volumes_from`` (``name[:mode]``; ``container:`` entries are not services)
-    and ``service:x`` in ``network_mode``/``ipc``/``pid``/``uts``/``cgroup``.
+    ``service:x`` in ``network_mode``/``ipc``/``pid``/``uts``/``cgroup``, and
+    ``service:x`` build contexts (``build.additional_contexts``: x's image).
     """
     if not isinstance(service, Mapping):
         return
@@ -125,6 +126,12 @@ def service_references(service: Any) -> Iterator[tuple[str, tuple[str | int, ...
         value = service.get(key)
         if isinstance(value, str) and value.startswith(SERVICE_PREFIX):
             yield value[len(SERVICE_PREFIX) :], (key,), True
+    build = service.get("build")
+    contexts = build.get("additional_contexts") if isinstance(build, Mapping) else None
+    if isinstance(contexts, Mapping):
+        for name, value in contexts.items():
+            if isinstance(value, str) and value.startswith(SERVICE_PREFIX):
+                yield value[len(SERVICE_PREFIX) :], ("build", "additional_contexts", name), True
 
 
 def _strings(value: Any) -> list[str]:

@@ -491,3 +491,36 @@ def test_reconcile_is_pure_and_stable() -> None:
     a = reconcile(BASE, empty(BASE), UpOptions(), now=NOW)
     b = reconcile(BASE, empty(BASE), UpOptions(), now=NOW)
     assert a == b and str(a) == str(b)
+
+
+SERVICE_CONTEXT = {
+    "app": {
+        "build": {"context": "/srv/demo/app", "additional_contexts": {"base": "service:base"}},
+    },
+    "base": {"build": {"context": "/srv/demo/base"}},
+}
+
+
+def test_a_build_reading_another_services_image_waits_for_its_build() -> None:
+    from composer.planner.plan import BuildImage
+
+    p = project(SERVICE_CONTEXT)
+    plan = reconcile(p, empty(p), UpOptions(services=("app",)), now=NOW)
+    app = plan.step("image:demo-app:build")
+    base = plan.step("image:demo-base:build")  # planned although base is not brought up
+    assert base.id in app.deps
+    assert isinstance(app.payload, BuildImage)
+    assert app.payload.spec.additional_contexts == {"base": "docker-image://demo-base"}
+    assert not any(s.id.startswith("container:demo-base") for s in plan.steps)
+
+
+def test_build_contexts_in_a_cycle_are_a_configuration_error() -> None:
+    from composer.errors import DependencyCycleError
+
+    cyclic = dict(SERVICE_CONTEXT)
+    cyclic["base"] = {
+        "build": {"context": "/srv/demo/base", "additional_contexts": {"x": "service:app"}}
+    }
+    p = project(cyclic)
+    with pytest.raises(DependencyCycleError, match="app -> base -> app"):
+        reconcile(p, empty(p), UpOptions(), now=NOW)

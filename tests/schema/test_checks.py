@@ -85,6 +85,23 @@ def test_unknown_services_in_every_reference_kind() -> None:
     ]
 
 
+def test_a_service_build_context_must_name_a_service() -> None:
+    got = _problems(
+        """
+        services:
+          app:
+            build:
+              context: .
+              additional_contexts: {base: "service:bse", other: ../lib}
+          base: {build: ./base}
+        """
+    )
+    assert got == [
+        "compose.yaml:6:35: services.app.build.additional_contexts.base: "
+        "service 'app' refers to undefined service 'bse' in build",
+    ]
+
+
 def test_did_you_mean_hint() -> None:
     with pytest.raises(ConfigError) as info:
         check_project(

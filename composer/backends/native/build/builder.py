@@ -262,11 +262,14 @@ class Builder:
                 _sha("stage", parent.key),
             )
         extra = self.extra_contexts.get(ref)
-        if extra is not None and extra.startswith("docker-image://"):
+        named = extra is not None and extra.startswith("docker-image://")
+        if named and extra is not None:
             ref = extra.removeprefix("docker-image://")
         if ref == "scratch":
             return _Stage(stage.index, stage.name, IC.scratch_config(), [], _sha("scratch"))
-        image = self._image(ref, pull=spec.pull)
+        # An image named by build.additional_contexts (another service's image,
+        # often built just before) is taken as it is, never pulled again.
+        image = self._image(ref, pull=spec.pull and not named)
         config = IC.from_image(image.config)
         layers = [(layer.blob, layer.diff_id) for layer in image.layers]
         return _Stage(stage.index, stage.name, config, layers, _sha("image", image.id))

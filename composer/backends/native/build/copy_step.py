@@ -183,7 +183,7 @@ def plan_copy(
             raise df.error(
                 inst,
                 f"--from={source_from}: additional context {extra!r} is not supported here",
-                hint="use a local directory or docker-image://<ref>",
+                hint="use a local directory, docker-image://<ref> or service:<name>",
             )
         else:
             context = builder.open_context(extra)
