@@ -170,6 +170,8 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
     if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: plain processes, no warm server
         env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
+    # As an installed composer runs: bytecode cached, not compiled again by every process.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
     env["PYTHONPATH"] = str(REPO)
     load_start = loadavg()
