@@ -62,6 +62,7 @@ class _Names:
     v6: dict[str, list[str]] = field(default_factory=dict)
     ptr: dict[str, str] = field(default_factory=dict)
     dns_of: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    container_of: dict[str, str] = field(default_factory=dict)
 
 
 def _signature(directory: Path) -> tuple[tuple[str, int], ...]:
@@ -93,6 +94,10 @@ def load_names(directory: Path) -> _Names:
             for addr in (ip, ip6):
                 if addr:
                     names.ptr[ipaddress.ip_address(str(addr)).reverse_pointer] = aliases[0]
+        container = str(rec.get("container_id") or name.removesuffix(".json"))
+        for addr in (ip, ip6):
+            if addr:
+                names.container_of[str(addr)] = container
         servers = [(str(s), 53) for s in rec.get("dns") or ()]
         if servers:
             for addr in (ip, ip6):
@@ -122,6 +127,7 @@ class DnsResponder:
         self.upstreams = list(upstreams) if upstreams is not None else None
         self.forward = forward
         self._names = _Names()
+        self._others: dict[Path, _Names] = {}
         self._lock = threading.Lock()
         self._turn = itertools.count()
         self._servers: list[Any] = []
@@ -207,11 +213,46 @@ class DnsResponder:
                 self._names = load_names(self.endpoints_dir)
             return self._names
 
-    def lookup(self, name: str, family: int) -> list[str] | None:
-        """Addresses of ``name`` (rotated per call), or None when the network does not know it."""
-        idx = self.names()
+    def _indexes_for(self, client: str | None) -> list[_Names]:
+        """This network's index, then those of the client's other networks.
+
+        As with Docker's resolver, a container answers to the names of every
+        network it is attached to, whichever of them it asks through: a
+        container on ``front`` and ``back`` resolves services of both, one on
+        ``back`` alone only those of ``back``. Other networks' endpoint
+        directories are siblings of this one (``networks/<name>/endpoints``).
+        """
+        own = self.names()
+        container = own.container_of.get(client) if client else None
+        if container is None:
+            return [own]
+        found = [own]
+        networks = self.endpoints_dir.parent.parent
+        with contextlib.suppress(OSError), os.scandir(networks) as it:
+            for entry in sorted(it, key=lambda e: e.name):
+                directory = Path(entry.path) / "endpoints"
+                if (
+                    directory == self.endpoints_dir
+                    or not (directory / f"{container}.json").exists()
+                ):
+                    continue
+                found.append(self._other(directory))
+        return found
+
+    def _other(self, directory: Path) -> _Names:
+        sig = _signature(directory)
+        with self._lock:
+            cached = self._others.get(directory)
+            if cached is None or cached.signature != sig:
+                cached = self._others[directory] = load_names(directory)
+            return cached
+
+    def lookup(self, name: str, family: int, client: str | None = None) -> list[str] | None:
+        """Addresses of ``name`` (rotated per call), or None when no network of the
+        client knows it (``client``: the asking address; without it, this network only)."""
         key = name.lower().rstrip(".")
-        if key not in idx.v4 and key not in idx.v6:
+        idx = next((i for i in self._indexes_for(client) if key in i.v4 or key in i.v6), None)
+        if idx is None:
             return None
         addrs = (idx.v4 if family == 4 else idx.v6).get(key, [])
         if len(addrs) > 1:
@@ -237,22 +278,26 @@ class _Resolver:
 
         q = request.q
         qname = str(q.qname)
+        client = str(handler.client_address[0])
         reply = request.reply()
         reply.header.ra = 1
         if q.qtype == QTYPE.PTR:
-            target = self.owner.names().ptr.get(qname.lower().rstrip("."))
+            key = qname.lower().rstrip(".")
+            target = next(
+                (t for i in self.owner._indexes_for(client) if (t := i.ptr.get(key))), None
+            )
             if target is not None:
                 reply.add_answer(RR(q.qname, QTYPE.PTR, rdata=PTR(target + "."), ttl=TTL))
                 return reply
         else:
-            v4 = self.owner.lookup(qname, 4)
+            v4 = self.owner.lookup(qname, 4, client)
             if v4 is not None:
                 reply.header.aa = 1
                 if q.qtype in (QTYPE.A, QTYPE.ANY):
                     for a in v4:
                         reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(a), ttl=TTL))
                 if q.qtype in (QTYPE.AAAA, QTYPE.ANY):
-                    for a in self.owner.lookup(qname, 6) or []:
+                    for a in self.owner.lookup(qname, 6, client) or []:
                         reply.add_answer(RR(q.qname, QTYPE.AAAA, rdata=AAAA(a), ttl=TTL))
                 return reply
         if not self.owner.forward:

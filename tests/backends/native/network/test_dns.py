@@ -176,3 +176,27 @@ def test_an_ipv6_upstream(records: Path) -> None:
     finally:
         upstream.server.shutdown()
         upstream.server.server_close()
+
+
+def test_a_container_resolves_the_names_of_all_its_networks(
+    tmp_path: Path, fake_upstream: tuple[str, int]
+) -> None:
+    """As with Docker: ``proxy`` on front and back asks back's resolver for ``web``
+    (front only) and gets it; ``app`` on back alone does not."""
+    front = tmp_path / "networks" / "front" / "endpoints"
+    back = tmp_path / "networks" / "back" / "endpoints"
+    front.mkdir(parents=True)
+    back.mkdir(parents=True)
+    endpoint(back, "proxy", "127.0.0.1", ["p-proxy-1", "proxy"])
+    endpoint(front, "proxy", "10.90.0.2", ["p-proxy-1", "proxy"])
+    endpoint(front, "web", "10.90.0.3", ["p-web-1", "web"])
+    endpoint(back, "app", "10.91.0.3", ["p-app-1", "app"])
+    port = free_udp_tcp_port()
+    with DnsResponder(back, ["127.0.0.1"], port=port, upstreams=[fake_upstream]) as r:
+        assert rdata(ask(port, "web")) == ["10.90.0.3"]  # asked from 127.0.0.1: proxy
+        assert rdata(ask(port, "app", tcp=True)) == ["10.91.0.3"]
+        assert rdata(ask(port, "3.0.90.10.in-addr.arpa", "PTR")) == ["p-web-1."]
+        assert r.lookup("web", 4, client="10.91.0.3") is None  # app: back only
+        assert r.lookup("web", 4) is None  # no client: this network only
+        endpoint(front, "web2", "10.90.0.4", ["p-web-2", "web"])  # front changes: seen
+        assert sorted(rdata(ask(port, "web"))) == ["10.90.0.3", "10.90.0.4"]
