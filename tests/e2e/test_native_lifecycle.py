@@ -192,6 +192,9 @@ def test_up_ps_logs_exec_down_leave_nothing(stack: NativeStack) -> None:
     _eventually(lambda: not (stack.root / "projects" / stack.name / "supervisor.sock").exists())
     _eventually(lambda: _processes_under(stack.root) == [])
     assert not (stack.root / "events" / f"{stack.name}.jsonl").exists()
+    # The supervisor's home (pid lock, log) and the networks' lock files go too.
+    _eventually(lambda: not (stack.root / "projects" / stack.name).exists())
+    assert list((stack.root / "locks").glob("network-*")) == []
     assert _cgroups_of(ids) == []
     mountinfo = Path("/proc/self/mountinfo").read_text()
     assert str(stack.root) not in mountinfo
@@ -281,7 +284,8 @@ def test_up_down_cycles_leave_nothing_behind(stack: NativeStack, tmp_path: Path)
         stack.ok("down", "-v", "-t", "0")
         _eventually(lambda: _processes_under(stack.root) == [])
         assert _host_links() & ours == set()
-    assert _files(stack.root) - files <= {f"projects/{stack.name}/supervisor.log"}
+    _eventually(lambda: not (stack.root / "projects" / stack.name).exists())
+    assert _files(stack.root) - files == set()
     assert _cgroups_of(seen) == []
     assert str(stack.root) not in Path("/proc/self/mountinfo").read_text()
 

@@ -258,7 +258,8 @@ def test_exit_code_streams_and_nothing_left(project: Project) -> None:
     before = project.supervisor_pid()
     again = project.cli("run", "--rm", "-T", "--no-deps", "app", "true")
     assert again.code == 0, again.err
-    assert project.supervisor_pid() == before
+    # (that supervisor leaves when it finds no container, taking its pid file along)
+    assert project.supervisor_pid() in (before, None)
 
 
 def test_flags_dns_and_dependencies(project: Project, tmp_path: Path) -> None:

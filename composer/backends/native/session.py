@@ -163,6 +163,10 @@ class NativeSession:
                 return
         with contextlib.suppress(OSError, ValueError):
             _events.log_path(self.root, project).unlink(missing_ok=True)
+        from composer.backends.native.supervisor.home import remove_home
+
+        with contextlib.suppress(OSError, ValueError):
+            remove_home(self.root, project)
 
     def shutdown(self) -> None:
         """Ask the supervisors this backend talked to to leave (tests; containers stay)."""

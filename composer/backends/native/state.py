@@ -106,13 +106,36 @@ class StateRoot:
         with locked_file(lock, shared=shared):
             yield
 
+    def drop_lock(self, name: str) -> None:
+        """Delete the named lock's file; only while holding it exclusively (see
+        ``locked_file``), once what it guards is gone."""
+        self.lock_file(name).unlink(missing_ok=True)
+
 
 @contextlib.contextmanager
 def locked_file(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """``flock`` on ``path`` (created if missing) for the ``with`` block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """``flock`` on ``path`` (created if missing) for the ``with`` block.
+
+    A holder of the exclusive lock may delete the file (``StateRoot.drop_lock``)
+    when what it guards is gone, so that lock files do not pile up: a waiter
+    that then gets the lock of the deleted file notices (the path no longer
+    names what it locked) and locks the path anew.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -201,6 +201,7 @@ class NetworkManager:
                     raise Conflict(f"network {name} has active endpoints ({ids})",
                                    "stop or disconnect those containers first")  # fmt: skip
                 self._teardown(rec)
+                self.root.drop_lock(f"network-{name}")
 
     # --- endpoints -------------------------------------------------------------
 

@@ -130,6 +130,9 @@ def _supervise(args: argparse.Namespace, report: int | None) -> int:
     finally:
         manager.close()
         logging.info("leaving")
+    from composer.backends.native.supervisor.home import remove_home
+
+    remove_home(root, args.project, held=lock_fd)  # an empty project leaves nothing
     return 0
 
 
@@ -149,12 +152,20 @@ def _take_lock(home: Path) -> int | None:
     A holder that does not answer on the socket is on its way out (it
     removes the socket first), so it is waited for.
     """
-    fd = os.open(home / "supervisor.pid", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    path = home / "supervisor.pid"
     deadline = time.monotonic() + LOCK_WAIT
     while True:
+        home.mkdir(parents=True, exist_ok=True)  # a leaving supervisor may remove it
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
+            if _names(path, fd):
+                return fd
+            os.close(fd)  # its holder removed it on leaving: lock the new one
+            continue
         except BlockingIOError:
             pass
         if _answers(home / "supervisor.sock"):
@@ -164,6 +175,14 @@ def _take_lock(home: Path) -> int | None:
             os.close(fd)
             raise TimeoutError("another supervisor holds the project's lock and does not answer")
         time.sleep(0.01)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open on ``fd``."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _answers(path: Path) -> bool:
