@@ -131,6 +131,8 @@ def main() -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
     env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
+    # As an installed composer runs: bytecode cached, not compiled again by every process.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     commands = tools(args.python)
     samples: dict[str, dict[str, list[float]]] = {

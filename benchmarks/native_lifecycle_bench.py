@@ -58,6 +58,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.cmdserver_env import server_env, wait_until_served  # noqa: E402
 from benchmarks.lifecycle_bench import STACK  # noqa: E402
 
 STEPS = ("up", "down")
@@ -175,7 +176,11 @@ def main() -> None:
     env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
     env["PYTHONPATH"] = str(REPO)
     load_start = loadavg()
-    with tempfile.TemporaryDirectory(prefix="native-lifecycle-bench-") as tmp:
+    served = env.get("COMPOSER_SERVER") != "0"
+    with (
+        tempfile.TemporaryDirectory(prefix="native-lifecycle-bench-") as tmp,
+        server_env(env, args.python, enabled=served) as env,
+    ):
         cwd = Path(tmp) / "stack"
         cwd.mkdir()
         state = Path(tmp) / "state"
@@ -190,6 +195,9 @@ def main() -> None:
         project = {n: f"nbench{n.replace('-', '')}" for n in names}
         for name in names:  # warm-up: caches, the image, the first network, podman's storage
             one_round(commands[name], project[name], cwd, env)
+        for name in ("native", "composer-docker"):  # every measured round served
+            if name in commands:
+                wait_until_served([*commands[name], "config", "-q"], cwd, env)
         for i in range(args.rounds):
             order = names[i % len(names) :] + names[: i % len(names)]
             for name in order:
@@ -207,7 +215,8 @@ def main() -> None:
     print()
     print(
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {load_start:.1f} at the start, {load_end:.1f} at the end"
+        f"load average {load_start:.1f} at the start, {load_end:.1f} at the end; composer "
+        + ("through its warm command server" if served else "in processes of their own")
     )
     print("| tool | `up -d` | `down -t 1` | `up -d` vs docker-compose | `down` vs docker-compose |")
     print("|---|---:|---:|---:|---:|")

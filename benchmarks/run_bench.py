@@ -51,6 +51,9 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from benchmarks.cmdserver_env import server_env, wait_until_served  # noqa: E402
+
 IMAGE = "bb:latest"
 COUNT = 20
 TARGET_RUN = 0.5
@@ -161,7 +164,11 @@ def main() -> None:
     env["PYTHONPATH"] = str(REPO)
     composer = [args.python, "-m", "composer", "--backend", "native"]
     skipped: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="run-bench-") as tmp:
+    served = env.get("COMPOSER_SERVER") != "0"
+    with (
+        tempfile.TemporaryDirectory(prefix="run-bench-") as tmp,
+        server_env(env, args.python, enabled=served) as env,
+    ):
         base = Path(tmp)
         root = base / "state"
         env["COMPOSER_ROOT"] = str(root)
@@ -200,6 +207,7 @@ def main() -> None:
         samples: dict[str, list[float]] = {n: [] for n in names}
         for name in names:  # warm-up: caches, the project's network, podman's storage
             timed(commands[name], one, env)
+        wait_until_served([*composer, "config", "-q"], one, env)  # every round served
         for i in range(args.rounds):
             order = names[i % len(names) :] + names[: i % len(names)]
             figures = {name: timed(commands[name], one, env) for name in order}
@@ -220,7 +228,8 @@ def main() -> None:
     print()
     print(
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {load_start:.1f} at the start, {load_end:.1f} at the end"
+        f"load average {load_start:.1f} at the start, {load_end:.1f} at the end; composer "
+        + ("through its warm command server" if served else "in processes of their own")
     )
     print("| command | median | vs docker run | min-max |")
     print("|---|---:|---:|---|")
