@@ -268,11 +268,14 @@ def config_command(
         resolve_paths=not no_path_resolution,
         output=output,
     )
+    from composer.gcpause import paused_gc
+
     warn = make_warn(session.stderr, colour=session.colour)
-    result = app.config(options, session.invocation, config_options, warn)
-    if quiet:
-        return
-    text = render_config(result, config_options.format)
+    with paused_gc():  # loading and rendering only build objects that live until the end
+        result = app.config(options, session.invocation, config_options, warn)
+        if quiet:
+            return
+        text = render_config(result, config_options.format)
     if output:
         target = session.invocation.working_dir / output
         try:

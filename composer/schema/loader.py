@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from composer.errors import ConfigError, Location
+from composer.gcpause import paused_gc
 from composer.schema.bind import bind_project
 from composer.schema.checks import check_project
 from composer.schema.discovery import (
@@ -214,8 +215,16 @@ def load_project(options: LoadOptions, warn: Warn) -> Project:
     """Load, check and bind the project the options describe.
 
     Raises ``ConfigError`` (and only that family) for anything wrong with
-    the files; ``warn`` receives each warning once.
+    the files; ``warn`` receives each warning once. Loading only builds
+    objects that stay alive until it ends, so the cycle collector waits
+    (``composer.gcpause``): at 2000 services its passes cost a fifth of the
+    load and freed nothing.
     """
+    with paused_gc():
+        return _load_project(options, warn)
+
+
+def _load_project(options: LoadOptions, warn: Warn) -> Project:
     session = _Session(options, warn)
     files, env_paths = _discover(options, warn)
     environment = interpolation_environment(env_paths, options.environ, session.on_unset)
