@@ -24,6 +24,7 @@ from composer.errors import BackendError
 
 if TYPE_CHECKING:
     from composer.backends.native.observe import Snapshot
+    from composer.backends.native.runtime.spec import Stdio
 
 PR_SET_CHILD_SUBREAPER = 36
 CHUNK = 1 << 16
@@ -122,19 +123,9 @@ def run_exec(
     ours: list[int] = []
     theirs: list[int] = []
     try:
-        if stdin is not None:
-            in_r, in_w = os.pipe2(os.O_CLOEXEC)
-            ours.append(in_w)
-            theirs.append(in_r)
-        else:
-            in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            theirs.append(in_r)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        ours += [out_r, err_r]
-        theirs += [out_w, err_w]
+        stdio, out_r, err_r = pipe_stdio(stdin is not None, ours, theirs)
         with _SUBREAPER.held():
-            launched = exec_in(pid1, spec, Stdio(in_r, out_w, err_w))
+            launched = exec_in(pid1, spec, stdio)
         for fd in theirs:
             os.close(fd)
         theirs = []
@@ -152,6 +143,31 @@ def run_exec(
         for fd in (*ours, *theirs):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def pipe_stdio(with_stdin: bool, ours: list[int], theirs: list[int]) -> tuple[Stdio, int, int]:
+    """Pipes for a process's standard streams (stdin from /dev/null without ``with_stdin``).
+
+    The process's ends are appended to ``theirs``, ours to ``ours`` (the
+    stdin writer first, when there is one), so that the caller closes them
+    whatever happens; returns the process's ``Stdio`` and our stdout and
+    stderr readers.
+    """
+    from composer.backends.native.runtime.spec import Stdio
+
+    if with_stdin:
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        ours.append(in_w)
+    else:
+        in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    theirs.append(in_r)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    ours.append(out_r)
+    theirs.append(out_w)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    ours.append(err_r)
+    theirs.append(err_w)
+    return Stdio(in_r, out_w, err_w), out_r, err_r
 
 
 def _read_some(source: BinaryIO) -> bytes:

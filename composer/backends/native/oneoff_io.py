@@ -44,7 +44,14 @@ def relay(
     tty: bool,
 ) -> int:
     """Start the container with ``start(stdio)`` and relay until it ends; its exit code."""
-    from composer.backends.native.exec_io import _SUBREAPER, _feed, _feed_tty, _pump, exit_code
+    from composer.backends.native.exec_io import (
+        _SUBREAPER,
+        _feed,
+        _feed_tty,
+        _pump,
+        exit_code,
+        pipe_stdio,
+    )
     from composer.backends.native.runtime.spec import Stdio
 
     ours: list[int] = []
@@ -58,17 +65,7 @@ def relay(
             stdio = Stdio(slave, slave, slave)
             targets = {master: stdout}
         else:
-            if stdin is not None:
-                in_r, in_w = os.pipe2(os.O_CLOEXEC)
-                ours.append(in_w)
-            else:
-                in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            theirs.append(in_r)
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
-            ours += [out_r, err_r]
-            theirs += [out_w, err_w]
-            stdio = Stdio(in_r, out_w, err_w)
+            stdio, out_r, err_r = pipe_stdio(stdin is not None, ours, theirs)
             targets = {out_r: stdout, err_r: stderr}
         with _SUBREAPER.held():
             launched = start(stdio)
