@@ -13,7 +13,7 @@ terminal or pipes. The client forwards the signals it receives (Ctrl-C) and
 leaves with the child's exit code.
 
 It is a cache, never a requirement: any doubt (no socket, a different
-context, changed code, an interactive ``run``/``exec``) and the command runs
+context, changed code) and the command runs
 in its own process as before. ``COMPOSER_SERVER=0`` turns it off. A server
 serves only callers identical to the process that started it (user, the
 interpreter and its flags, namespaces, cgroup, capabilities, limits, locale;

@@ -1,8 +1,8 @@
 """The caller's side: hand the command to a warm server, or say it cannot.
 
 ``call`` returns the command's exit code when a server ran it, or None when
-the caller must run it itself (no server, another context, changed code, an
-interactive one-off, ``COMPOSER_SERVER=0``). It never runs a command twice:
+the caller must run it itself (no server, another context, changed code,
+``COMPOSER_SERVER=0``). It never runs a command twice:
 once a request is sent, the answer is waited for.
 
 ``start`` launches a server in the background for the next command, unless
@@ -20,12 +20,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from composer.cmdserver import identity, protocol
 
-# One-offs that attach a terminal need the controlling terminal, which a
-# server's child does not have; they run in the caller's own process.
-_NEEDS_TERMINAL = frozenset({"run", "exec", "attach"})
 _FORWARDED = (
     _signal.SIGINT,
     _signal.SIGTERM,
@@ -42,9 +40,7 @@ def enabled(verb: str | None, environ: Mapping[str, str]) -> bool:
     """Whether this command may go through a server at all."""
     if environ.get("COMPOSER_SERVER", "").strip().lower() in ("0", "false", "no", "off"):
         return False
-    if verb is None:
-        return False
-    return not (verb in _NEEDS_TERMINAL and os.isatty(0))
+    return verb is not None
 
 
 def _paths(environ: Mapping[str, str]) -> tuple[str, str, bytes] | None:
@@ -96,7 +92,39 @@ def call(args: list[str], verb: str | None, environ: Mapping[str, str]) -> int |
     sock.settimeout(None)
     if environ.get("COMPOSER_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
         os.write(2, f"composer: served by the command server at {directory}\n".encode())
-    return _wait_for_exit(sock)
+    with _TerminalKept():
+        return _wait_for_exit(sock)
+
+
+class _TerminalKept:
+    """The terminal on stdin, if any, as it was: whatever the child did to it.
+
+    A served ``run -t`` or ``exec -it`` puts the caller's terminal in raw
+    mode (the child reads and sets it through the descriptor it was handed,
+    which needs no controlling terminal) and restores it when it ends; a
+    child that dies first cannot, so the client does.
+    """
+
+    def __init__(self) -> None:
+        self.saved: Any = None
+
+    def __enter__(self) -> None:
+        if os.isatty(0):
+            import termios
+
+            try:
+                self.saved = termios.tcgetattr(0)
+            except termios.error:
+                self.saved = None
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.saved is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+            except termios.error:
+                return
 
 
 def _wait_for_exit(sock: _socket.socket) -> int:

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -333,16 +334,48 @@ def test_signals_are_forwarded_and_a_second_one_kills(project: Project) -> None:
     assert_nothing_left(project, cid)
 
 
-def test_tty(project: Project) -> None:
+@pytest.mark.parametrize("served", [False, True], ids=["own-process", "served"])
+def test_tty(project: Project, served: bool) -> None:
+    """On a terminal, in a process of its own or through a warm command server
+    (whose child sets the caller's terminal raw through the descriptor it was
+    handed): the one-off sees a tty, its code comes back, the terminal is as
+    it was afterwards."""
+    env = project.env()
+    server_dir = Path(tempfile.mkdtemp(prefix="cs", dir="/tmp"))  # socket paths are short
+    if served:
+        env = {**env, "COMPOSER_SERVER": "1", "COMPOSER_SERVER_DIR": str(server_dir)}
+        env["COMPOSER_DEBUG"] = "1"
+        warm = subprocess.run(
+            project.argv("config", "-q"), cwd=project.workdir, env=env, check=False
+        )
+        assert warm.returncode == 0
+        _eventually(lambda: any(server_dir.glob("*.sock")))
+    try:
+        code, text = _on_a_terminal(project, env)
+    finally:
+        subprocess.run([sys.executable, "-m", "composer.cmdserver", "stop", str(server_dir)],
+                       check=False)  # fmt: skip
+        _eventually(lambda: not any(server_dir.glob("*.sock")))
+        shutil.rmtree(server_dir, ignore_errors=True)
+    assert code == 3, text
+    assert "on-a-tty" in text
+    assert ("served by the command server" in text) is served
+    # stty after composer: cooked mode again (icanon and echo on)
+    modes = text.split("stty:", 1)[1].split()
+    assert "icanon" in modes and "echo" in modes, text
+    [cid] = project.one_off_ids()
+    assert_nothing_left(project, cid)
+
+
+def _on_a_terminal(project: Project, env: dict[str, str]) -> tuple[int, str]:
+    """``run --rm`` on a terminal of its own, then ``stty -a`` there; (code, all output)."""
     pid, fd = pty.fork()
     if pid == 0:  # the CLI on a terminal of its own
         os.chdir(project.workdir)
-        os.execve(
-            sys.executable,
-            project.argv("run", "--rm", "--no-deps", "app", "sh", "-c",
-                         "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 3"),
-            project.env(),
-        )  # fmt: skip
+        argv = project.argv("run", "--rm", "--no-deps", "app", "sh", "-c",
+                            "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 3")  # fmt: skip
+        script = '"$@"; code=$?; printf "stty: "; stty -a; exit $code'
+        os.execve("/bin/sh", ["sh", "-c", script, "sh", *argv], env)
     chunks: list[bytes] = []
     while True:
         try:
@@ -354,10 +387,7 @@ def test_tty(project: Project) -> None:
         chunks.append(data)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 3
-    assert b"on-a-tty" in b"".join(chunks)
-    [cid] = project.one_off_ids()
-    assert_nothing_left(project, cid)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
 
 
 def test_killed_cli_takes_the_container_and_the_next_command_cleans(project: Project) -> None:
