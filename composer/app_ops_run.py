@@ -16,7 +16,7 @@ import io
 import os
 import secrets
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
@@ -114,8 +114,14 @@ def run(
     streams: Streams,
     parallel: int = -1,
     slug: str | None = None,
+    attaching: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Bring up what the service needs, then create and run its one-off container."""
+    """Bring up what the service needs, then create and run its one-off container.
+
+    ``attaching`` is called once what the one-off needs is in place, just
+    before its streams are attached (the CLI ends its progress display there
+    and puts the terminal in raw mode for ``-t``).
+    """
     project = _project(target)
     if options.service not in project.services:
         from composer.app import _require_services
@@ -125,6 +131,8 @@ def run(
     in_process = options.rm and not options.detach and isinstance(backend, RunsRemoved)
     try:
         spec = one_off_spec(backend, project, options, slug or secrets.token_hex(32))
+        if attaching is not None and not options.detach:
+            attaching()
         if isinstance(backend, RunsRemoved) and in_process:
             container_id, code = backend.run_removed(
                 spec,

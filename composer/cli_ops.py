@@ -18,7 +18,7 @@ import codecs
 import io
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Annotated, BinaryIO, TextIO, cast
 
 import typer
@@ -433,8 +433,15 @@ def run_command(
     target = _target(session, options, require_project=True)
     renderer = _renderer(session, options, quiet_pull)
     streams = _streams(session, stdin=opts.interactive)
+    terminal = ExitStack()
+
+    def attaching() -> None:
+        # The progress display ends before the one-off owns the terminal.
+        renderer.close()
+        terminal.enter_context(_raw_terminal(opts.tty))
+
     try:
-        with _raw_terminal(opts.tty):
+        with terminal:
             result = app_ops_run.run(
                 _backend(session, options),
                 target,
@@ -443,6 +450,7 @@ def run_command(
                 clock=RealClock(),
                 streams=streams,
                 parallel=options.parallel,
+                attaching=attaching,
             )
     finally:
         renderer.close()
