@@ -170,17 +170,16 @@ def run_process(args: Sequence[str], commands: Mapping[str | None, Any] | None =
     try:
         code = run(args, invocation, sys.stdout, sys.stderr, commands)
         sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader went away (``composer config | head``); stay quiet about it.
+    except OSError as error:
+        # Output that cannot be written: nothing more is flushed there. A reader
+        # that went away (``composer config | head``) is not worth a word; a full
+        # disk is.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        code = 1
-    except OSError as error:  # the last of the output could not be written (a full disk)
-        from composer.render_output import render_unexpected
+        if not isinstance(error, BrokenPipeError):
+            from composer.render_output import render_unexpected
 
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush there
-        sys.stderr.write(render_unexpected(error))
+            sys.stderr.write(render_unexpected(error))
         code = 1
     return code
 

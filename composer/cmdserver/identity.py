@@ -82,6 +82,11 @@ def _flags() -> tuple[int | str, ...]:
     return (*values, preferred.lower().replace("_", "-"), sys.getfilesystemencoding())
 
 
+def package_dir() -> str:
+    """The directory of the ``composer`` package this process runs."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def context(environ: Mapping[str, str]) -> bytes:
     """The caller's process context, serialised (equal bytes, equal context)."""
     root = os.stat("/")
@@ -90,7 +95,7 @@ def context(environ: Mapping[str, str]) -> bytes:
         for key, value in environ.items()
         if key.startswith(_START_ENV_PREFIXES) or key in _START_ENV_NAMES
     )
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = package_dir()
     return marshal.dumps(
         (
             1,  # the layout of this tuple

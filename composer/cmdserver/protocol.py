@@ -24,6 +24,7 @@ import _socket
 import array
 import contextlib
 import marshal
+import os
 import struct
 
 ACCEPTED = b"A"
@@ -91,7 +92,5 @@ def exit_message(code: int) -> bytes:
 
 
 def _close(fd: int) -> None:
-    import os
-
     with contextlib.suppress(OSError):
         os.close(fd)

@@ -18,6 +18,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from composer.cmdserver.identity import package_dir
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -45,10 +47,6 @@ _LAZY_LIBRARIES = (
     "rich.live",
     "rich.text",
 )
-
-
-def package_dir() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _module_files(root: str) -> Iterator[str]:
