@@ -12,6 +12,7 @@ everything), so that measured rounds are all served.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +22,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SERVED = b"served by the command server"
+
+
+def composer_env(code: Path) -> dict[str, str]:
+    """The environment a benchmark runs composer and its peers in.
+
+    No Compose or composer settings of the caller's (except ``COMPOSER_SERVER``,
+    so that ``COMPOSER_SERVER=0`` measures processes of their own), plain
+    progress, ``code`` first on the import path, and bytecode cached as an
+    installed composer has it (``PYTHONDONTWRITEBYTECODE`` would make every
+    process compile again).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
+    if "COMPOSER_SERVER" in os.environ:
+        env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never", "PYTHONPATH": str(code)})
+    return env
 
 
 @contextmanager

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.cmdserver_env import server_env, wait_until_served
+from benchmarks.cmdserver_env import composer_env, server_env, wait_until_served
 
 STACK = """\
 services:
@@ -129,11 +129,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
-    env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
-    # As an installed composer runs: bytecode cached, not compiled again by every process.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    env = composer_env(Path(__file__).resolve().parents[1])
     commands = tools(args.python)
     samples: dict[str, dict[str, list[float]]] = {
         name: {step: [] for step in STEPS} for name in commands

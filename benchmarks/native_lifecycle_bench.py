@@ -58,7 +58,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.cmdserver_env import server_env, wait_until_served  # noqa: E402
+from benchmarks.cmdserver_env import composer_env, server_env, wait_until_served  # noqa: E402
 from benchmarks.lifecycle_bench import STACK  # noqa: E402
 
 STEPS = ("up", "down")
@@ -168,13 +168,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
-    if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: plain processes, no warm server
-        env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
-    # As an installed composer runs: bytecode cached, not compiled again by every process.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
-    env["PYTHONPATH"] = str(REPO)
+    env = composer_env(REPO)
     load_start = loadavg()
     served = env.get("COMPOSER_SERVER") != "0"
     with (

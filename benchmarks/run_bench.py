@@ -52,7 +52,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.cmdserver_env import server_env, wait_until_served  # noqa: E402
+from benchmarks.cmdserver_env import composer_env, server_env, wait_until_served  # noqa: E402
 
 IMAGE = "bb:latest"
 COUNT = 20
@@ -155,13 +155,7 @@ def main() -> None:
         sys.exit("needs root (namespaces, cgroups, overlayfs)")
 
     load_start = os.getloadavg()[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE", "COMPOSER"))}
-    if "COMPOSER_SERVER" in os.environ:  # COMPOSER_SERVER=0: plain processes, no warm server
-        env["COMPOSER_SERVER"] = os.environ["COMPOSER_SERVER"]
-    env.update({"COMPOSE_PROGRESS": "plain", "COMPOSE_ANSI": "never"})
-    # As an installed composer runs: bytecode cached, not compiled again by every process.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = str(REPO)
+    env = composer_env(REPO)
     composer = [args.python, "-m", "composer", "--backend", "native"]
     skipped: dict[str, str] = {}
     served = env.get("COMPOSER_SERVER") != "0"
