@@ -58,6 +58,27 @@ def test_hooks_survive_into_another_process(
     assert (tmp_path / "pre").exists()
 
 
+def test_observe_teaches_hooks_without_an_inspect(
+    docker_backend: Any, docker_project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A no-op ``up`` starts an exited container it only listed: no inspect per start."""
+    tmp_path.chmod(0o777)
+    cid = docker_backend.create_container(hooked(Specs(docker_project), tmp_path))
+    later = DockerBackend(os.environ)
+    later.observe(docker_project)
+    inspected: list[str] = []
+    real = type(later.api).inspect_container
+
+    def spy(self: Any, container: str) -> Any:
+        inspected.append(container)
+        return real(self, container)
+
+    monkeypatch.setattr(type(later.api), "inspect_container", spy)
+    later.start_container(cid)
+    assert (tmp_path / "post").exists()
+    assert inspected == []
+
+
 def test_failing_post_start_hook_is_an_error(docker_backend: Any, docker_project: str) -> None:
     spec = Specs(docker_project).container(
         post_start=(HookSpec(command=("sh", "-c", "echo broken >&2; exit 4")),)

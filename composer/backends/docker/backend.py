@@ -81,6 +81,10 @@ class DockerBackend(RuntimeVerbs):
                 summaries = api.images(filters={"reference": list(images)})
                 observed_images = _observe.images_from_summaries(summaries, images)
         found = [_observe.container_from_summary(c) for c in container_list]
+        # The listing carries the labels: a start or stop of these needs no inspect for hooks.
+        hooks = {c["Id"]: hooks_from_label(c.get("Labels") or {}) for c in container_list}
+        with self._lock:
+            self._hooks.update(hooks)
         found.sort(key=lambda c: (c.service, c.number or 0, c.name))
         return ObservedState(
             project=project,
