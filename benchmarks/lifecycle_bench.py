@@ -22,6 +22,11 @@ docker-compose's time, the no-op ``up -d`` under 0.5 s, ``down`` at most 50%.
 composer goes through its warm command server (a private one, waited for
 after the warm-up round) unless ``--no-server`` is given.
 
+``--floor`` also times, in each round, the least the engine itself needs
+for the same ``up -d`` and ``down`` (``engine_floor.py``: the Engine API
+driven directly in the best order the stack allows), once gated on the
+engine's health status and once on probes run by the client.
+
 Not a test: the figures go into docs/benchmarks.md with the command used.
 """
 
@@ -37,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -117,11 +123,39 @@ def one_round(base: list[str], project: str, cwd: Path, env: dict[str, str]) -> 
     }
 
 
+FLOOR_GATES = ("engine", "client-probe")
+
+
+def floor_runner() -> Callable[[int], dict[str, float]]:
+    """A round of the engine floor's ``up -d`` per health gate (the SDK imported once)."""
+    import docker
+
+    from benchmarks import engine_floor
+
+    api = docker.APIClient(version="auto")
+
+    def run(i: int) -> dict[str, float]:
+        gates = FLOOR_GATES if i % 2 == 0 else FLOOR_GATES[::-1]
+        out = {}
+        for gate in gates:
+            project = f"benchfloor{gate.replace('-', '')}"
+            out[gate] = engine_floor.timed(engine_floor.up, api, project, STACK, 18080, gate)
+            engine_floor.down(api, project)
+        return out
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--python", default=sys.executable, help="interpreter for composer")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the engine's own floor for up -d and down (engine_floor.py)",
+    )
     parser.add_argument(
         "--no-server",
         action="store_true",
@@ -134,6 +168,8 @@ def main() -> None:
     samples: dict[str, dict[str, list[float]]] = {
         name: {step: [] for step in STEPS} for name in commands
     }
+    floor: dict[str, list[float]] = {gate: [] for gate in FLOOR_GATES}
+    floor_round = floor_runner() if args.floor else None
     with (
         tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp,
         server_env(env, args.python, enabled=not args.no_server) as env,
@@ -143,6 +179,8 @@ def main() -> None:
         names = list(commands)
         for name in names:  # warm-up: caches, the image, the first network
             one_round(commands[name], f"bench{name.replace('-', '')}", cwd, env)
+        if floor_round is not None:
+            floor_round(0)  # warm-up
         wait_until_served([*commands["composer"], "config", "-q"], cwd, env)
         for i in range(args.rounds):
             order = names if i % 2 == 0 else names[::-1]
@@ -154,6 +192,10 @@ def main() -> None:
                     f"round {i + 1} {name}: "
                     + ", ".join(f"{k} {v:.3f}s" for k, v in figures.items())
                 )
+            if floor_round is not None:
+                for gate, took in floor_round(i).items():
+                    floor[gate].append(took)
+                    print(f"round {i + 1} engine floor ({gate} health): up {took:.3f}s")
 
     med = {n: {s: statistics.median(v) for s, v in steps.items()} for n, steps in samples.items()}
     print()
@@ -173,9 +215,18 @@ def main() -> None:
     print(f"up -d <= 50% of docker-compose: {up_ratio:.0%} {verdict}")
     print(f"no-op up -d < 0.5 s: {noop:.3f} s {'met' if noop < TARGET_NOOP else 'missed'}")
     print(f"down <= 50%: {down_ratio:.0%} {'met' if down_ratio <= TARGET_DOWN else 'missed'}")
+    if args.floor:
+        print()
+        print("| engine floor (API driven directly) | `up -d` | ratio to docker-compose |")
+        print("|---|---:|---:|")
+        for gate in FLOOR_GATES:
+            took = statistics.median(floor[gate])
+            ratio = took / med["docker-compose"]["up"]
+            print(f"| health gate: {gate} | {took:.3f} s | {ratio:.2f} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"samples": samples, "medians": med}, indent=2) + "\n")
+        dump = {"samples": samples, "medians": med, "floor": floor if args.floor else None}
+        args.json.write_text(json.dumps(dump, indent=2) + "\n")
 
 
 if __name__ == "__main__":
