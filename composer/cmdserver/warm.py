@@ -1,7 +1,7 @@
 """What a server does ahead of time, so that its children start warm.
 
 Importing every module of the package (and with them typer, pydantic, PyYAML,
-the docker SDK, pyroute2, httpx), building each verb's command-line parser,
+the docker SDK, httpx, dnslib), building each verb's command-line parser,
 and building pydantic's validators by validating one small project. Nothing
 here reads the environment, the working directory or any project: a child
 must find every cache empty that a command fills.

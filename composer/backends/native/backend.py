@@ -8,8 +8,8 @@ DNS and port proxies — belongs to the project's supervisor, reached through
 ``SupervisorClient``. ``observe`` asks no supervisor: records and state
 files on disk answer it (``observe.py``).
 
-Heavy parts (the network manager with pyroute2, the registry client on
-httpx, the runtime) are imported on first use, so building a backend for
+Heavy parts (the network manager, the registry client on httpx, the
+runtime) are imported on first use, so building a backend for
 ``--help`` or ``config`` costs nothing.
 """
 
