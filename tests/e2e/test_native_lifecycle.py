@@ -265,29 +265,76 @@ def _files(root: Path) -> set[str]:
     }
 
 
+def _net_namespaces() -> set[int]:
+    """Inodes of the network namespaces any process on the host is in."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.add((entry / "ns" / "net").stat().st_ino)
+    return found
+
+
+def _networks(root: Path) -> dict[str, str]:
+    """Network id → bridge, of every network under the state root."""
+    out = {}
+    for path in (root / "networks").glob("*/network.json"):
+        data = json.loads(path.read_text())
+        out[str(data["id"])] = str(data["bridge"])
+    return out
+
+
+def _firewall_mentions(ids: list[str], bridges: list[str]) -> list[str]:
+    """Lines of the nftables ruleset and of iptables that name these networks."""
+    from composer.backends.native.network.firewall import tag
+
+    text = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    if shutil.which("iptables-save"):
+        text += subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    marks = [tag(i) for i in ids] + bridges
+    return [line for line in text.splitlines() if any(m in line for m in marks)]
+
+
 def test_up_down_cycles_leave_nothing_behind(stack: NativeStack, tmp_path: Path) -> None:
+    """50 up/down cycles of a two-network stack: no bridge, veth, network namespace,
+    mount, cgroup, firewall rule, process or file stays behind."""
     compose = tmp_path / "two-networks.yaml"
     compose.write_text(TWO_NETWORKS)
     stack.files = [str(compose)]
-    cycles = int(os.environ.get("COMPOSER_LEAK_CYCLES", "5"))
+    cycles = int(os.environ.get("COMPOSER_LEAK_CYCLES", "50"))
     stack.ok("up", "-d")
     stack.ok("down", "-v", "-t", "0")
     _eventually(lambda: _processes_under(stack.root) == [])
     files = _files(stack.root)
     seen: list[str] = []
+    networks: dict[str, str] = {}
     for _ in range(cycles):
         stack.ok("up", "-d")
-        seen += [str(r["id"]) for r in stack.records().values()]
+        records = stack.records().values()
+        seen += [str(r["id"]) for r in records]
+        namespaces = set()  # checked per cycle: the kernel reuses a freed namespace's inode
+        for r in records:
+            state_file = stack.root / "containers" / str(r["id"]) / "state.json"
+            state = json.loads(state_file.read_text())
+            namespaces.add(Path(f"/proc/{state['pid']}/ns/net").stat().st_ino)
+        assert len(namespaces) == 2
+        current = _networks(stack.root)
+        assert _firewall_mentions(list(current), list(current.values()))  # what down must remove
+        networks.update(current)
         ours = _our_links(stack.root)
         assert len(ours) == 2 + 3  # two bridges, three veths (front is on both networks)
         stack.ok("exec", "-T", "back", "ping", "-c1", "-W2", "front")
         stack.ok("down", "-v", "-t", "0")
         _eventually(lambda: _processes_under(stack.root) == [])
         assert _host_links() & ours == set()
+        _eventually(lambda ns=frozenset(namespaces): _net_namespaces() & ns == set())
+    assert len(seen) == len(set(seen)) == 2 * cycles
+    assert len(networks) == 2 * cycles
     _eventually(lambda: not (stack.root / "projects" / stack.name).exists())
     assert _files(stack.root) - files == set()
     assert _cgroups_of(seen) == []
     assert str(stack.root) not in Path("/proc/self/mountinfo").read_text()
+    assert _firewall_mentions(list(networks), list(networks.values())) == []
 
 
 def test_down_cleans_up_after_the_supervisor_was_killed(stack: NativeStack) -> None:
