@@ -237,6 +237,9 @@ def test_ctrl_c_stops_scheduling_and_reports_what_exists() -> None:
     plan = reconcile(p, backend.observe("demo", ["busybox"]), UpOptions(), now=0)
     main = threading.main_thread().ident
     assert main is not None
+    # Python leaves SIGINT ignored when it started ignored (a background job of a
+    # non-interactive shell): Ctrl-C must raise KeyboardInterrupt here whatever the runner.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
     timer.start()
     try:
@@ -245,6 +248,7 @@ def test_ctrl_c_stops_scheduling_and_reports_what_exists() -> None:
         )
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert result.interrupted and not result.ok
     assert set(result.containers) == {"demo-a-1", "demo-b-1", "demo-c-1"}
     cancelled = {s.id for s in result.cancelled}
