@@ -332,10 +332,13 @@ def test_one_restart_per_save(engine: Engine, name: str, tmp_path: Path) -> None
         starts = read(engine, cid, "/tmp/starts") or ""
         assert len(starts.splitlines()) == 2, starts
         assert sum("restart" in line for line in watch.seen) == 1, watch.seen
-        # A plain restart rule
+        # A plain restart rule: one more restart. (On a loaded machine the notifier can
+        # report the marker's write once more, late; it then rides along in this batch.)
         (root / "other" / "x").write_text("x\n")
-        watch.expect("web: restart 1 file")
+        line = watch.expect("web: restart")
+        assert "other/x" in line, line
         wait_until(lambda: len((read(engine, cid, "/tmp/starts") or "").splitlines()) == 3)
+        assert sum("restart" in line for line in watch.seen) == 2, watch.seen
 
 
 def test_sync_exec_runs_the_command(engine: Engine, name: str, tmp_path: Path) -> None:
