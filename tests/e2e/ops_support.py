@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,6 +57,23 @@ def docker_backend() -> Any:
     if backend.image_id(TEST_IMAGE) is None:
         engine_missing(f"{TEST_IMAGE} is missing: run `bash scripts/engines.sh start`")
     return backend
+
+
+def save_test_image(dest: Path) -> Path:
+    """``bb:latest`` as a ``docker save`` archive at ``dest``, for a native state root to load.
+
+    The native engine needs root; the image comes from the engine that
+    ``scripts/engines.sh`` filled."""
+    if os.geteuid() != 0:
+        engine_missing("the native engine needs root")
+    if shutil.which("docker") is None:
+        engine_missing(f"the docker CLI is needed to save {TEST_IMAGE}")
+    saved = subprocess.run(
+        ["docker", "save", "-o", str(dest), TEST_IMAGE], capture_output=True, check=False
+    )
+    if saved.returncode != 0:
+        engine_missing(f"docker save {TEST_IMAGE}: {saved.stderr.decode().strip()}")
+    return dest
 
 
 def project_name() -> str:

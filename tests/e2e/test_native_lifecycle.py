@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,10 +26,10 @@ from pathlib import Path
 import pytest
 
 from composer.backends.native.supervisor.records import pid_is_zombie, pid_start_time
+from tests.e2e.ops_support import Run, free_port, save_test_image
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "busybox-stack" / "compose.yaml"
-TEST_IMAGE = "bb:latest"
 
 OVERRIDE = """\
 services:
@@ -48,25 +47,6 @@ services:
     environment:
       REVISION: "2"
 """
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true requires every engine)")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
 
 
 @dataclass
@@ -111,23 +91,14 @@ class NativeStack:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[NativeStack]:
-    if os.geteuid() != 0:
-        _missing("the native engine needs root")
-    if shutil.which("docker") is None:
-        _missing("the docker CLI is needed to save bb:latest")
-    archive = tmp_path / "bb.tar"
-    saved = subprocess.run(
-        ["docker", "save", "-o", str(archive), TEST_IMAGE], capture_output=True, check=False
-    )
-    if saved.returncode != 0:
-        _missing(f"docker save {TEST_IMAGE}: {saved.stderr.decode().strip()}")
+    archive = save_test_image(tmp_path / "bb.tar")
     root = tmp_path / "state"
     from composer.backends.native.backend import NativeBackend
     from composer.backends.native.images.archive import load
 
     load(NativeBackend({"COMPOSER_ROOT": str(root)}).images, archive)
     override = tmp_path / "override.yaml"
-    override.write_text(OVERRIDE.format(port=_free_port()))
+    override.write_text(OVERRIDE.format(port=free_port()))
     s = NativeStack(root, SAMPLE.parent, f"nat{uuid.uuid4().hex[:8]}", [str(SAMPLE), str(override)])
     try:
         yield s

@@ -33,8 +33,8 @@ from composer.backends.native import events as native_events
 from composer.backends.native.network.manager import host_ifname
 from composer.backends.native.state import StateRoot
 from composer.backends.native.supervisor.records import same_process
+from tests.e2e.ops_support import Run, free_port, save_test_image
 
-TEST_IMAGE = "bb:latest"
 STACK = """\
 services:
   app:
@@ -50,25 +50,6 @@ services:
       test: ["CMD", "true"]
       interval: 1s
 """
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true requires every engine)")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
 
 
 @dataclass
@@ -93,7 +74,7 @@ class Project:
         )
         return environ
 
-    def cli(self, *args: str, stdin: str | None = None) -> Done:
+    def cli(self, *args: str, stdin: str | None = None) -> Run:
         proc = subprocess.run(
             self.argv(*args),
             cwd=self.workdir,
@@ -105,7 +86,7 @@ class Project:
             timeout=180,
             check=False,
         )
-        return Done(proc.returncode, proc.stdout, proc.stderr)
+        return Run(proc.returncode, proc.stdout, proc.stderr)
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -212,17 +193,7 @@ def assert_nothing_left(project: Project, container_id: str, *, logged: bool = T
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        _missing("the native engine needs root")
-    if shutil.which("docker") is None:
-        _missing("the docker CLI is needed to save bb:latest")
-    path = tmp_path_factory.mktemp("image") / "bb.tar"
-    saved = subprocess.run(
-        ["docker", "save", "-o", str(path), TEST_IMAGE], capture_output=True, check=False
-    )
-    if saved.returncode != 0:
-        _missing(f"docker save {TEST_IMAGE}: {saved.stderr.decode().strip()}")
-    return path
+    return save_test_image(tmp_path_factory.mktemp("image") / "bb.tar")
 
 
 @pytest.fixture
@@ -234,7 +205,7 @@ def project(tmp_path: Path, archive: Path) -> Iterator[Project]:
     load(NativeBackend({"COMPOSER_ROOT": str(root)}).images, archive)
     workdir = tmp_path / "work"
     workdir.mkdir()
-    port = _free_port()
+    port = free_port()
     (workdir / "compose.yaml").write_text(STACK.format(port=port))
     p = Project(root, workdir, f"runrm{uuid.uuid4().hex[:8]}", port)
     try:
